@@ -1,0 +1,1 @@
+"""CLI subcommands; each module holds one ``register(subparsers)`` and its ``run(args)``."""

@@ -1,0 +1,1 @@
+"""Plots and images people look at (PNG): rigs, mosaics, metrics."""
