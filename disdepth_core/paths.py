@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,14 +13,26 @@ _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def share_dir() -> Path:
-    """Directory holding ``config/`` (and ``launch/``): the source tree or ``share/disdepth_ros``."""
+    """Directory holding ``config/`` (and ``launch/``): the source tree or ``<prefix>/share/disdepth_ros``.
+
+    Looked up in order: the source checkout this module runs from, the install prefix
+    this module was installed under (colcon: ``install/disdepth_ros``; pip: the venv),
+    ``sys.prefix`` and every ``AMENT_PREFIX_PATH`` entry.
+    """
     if (_SOURCE_ROOT / "config" / "rigs").is_dir():
         return _SOURCE_ROOT
-    for prefix in (Path(sys.prefix), *(Path(p).parents[3] for p in sys.path if "site-packages" in p)):
+    here = Path(__file__).resolve()
+    prefixes = [here.parents[4]] if len(here.parents) > 4 else []  # <prefix>/lib/pythonX.Y/site-packages/pkg
+    prefixes.append(Path(sys.prefix))
+    prefixes += [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for prefix in prefixes:
         cand = prefix / "share" / PACKAGE
-        if (cand / "config").is_dir():
+        if (cand / "config" / "rigs").is_dir():
             return cand
-    raise DisdepthError(f"cannot find the {PACKAGE} config directory (source tree or share/{PACKAGE})")
+    raise DisdepthError(
+        f"cannot find the {PACKAGE} config directory (looked in the source tree and "
+        f"{', '.join(str(p / 'share' / PACKAGE) for p in prefixes)})"
+    )
 
 
 def config_path(*parts: str) -> Path:

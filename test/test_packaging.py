@@ -1,0 +1,138 @@
+"""Packaging: package.xml declares what the code imports; a real colcon build installs the ROS layout."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IGNORE = shutil.ignore_patterns(".git", ".venv", "out", "build", "install", "log", "__pycache__", "*.egg-info", ".*cache")
+
+# Python import name -> package.xml key that provides it
+ROS_KEYS = {
+    "rclpy": "rclpy",
+    "sensor_msgs": "sensor_msgs",
+    "std_msgs": "std_msgs",
+    "geometry_msgs": "geometry_msgs",
+    "diagnostic_msgs": "diagnostic_msgs",
+    "visualization_msgs": "visualization_msgs",
+    "builtin_interfaces": "builtin_interfaces",
+    "rosgraph_msgs": "rosgraph_msgs",
+    "tf2_ros": "tf2_ros",
+    "tf2_msgs": "tf2_msgs",
+    "launch": "launch",
+    "launch_ros": "launch_ros",
+    "numpy": "python3-numpy",
+    "yaml": "python3-yaml",
+    "PIL": "python3-pil",
+    "matplotlib": "python3-matplotlib",
+    "tqdm": "python3-tqdm",
+    "torch": "python3-torch",
+    "safetensors": "python3-safetensors",
+    "rosbags": "python3-rosbags",
+    "cv2": "python3-opencv",
+}
+
+
+def package_xml():
+    return ET.parse(REPO / "package.xml").getroot()
+
+
+def imported_modules(roots):
+    mods = set()
+    for root in roots:
+        for f in (REPO / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text(), str(f))):
+                if isinstance(node, ast.Import):
+                    mods |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    mods.add(node.module.split(".")[0])
+    return mods
+
+
+def test_package_xml_is_format3_ament_python():
+    root = package_xml()
+    assert root.get("format") == "3"
+    assert root.findtext("name") == "disdepth_ros"
+    assert root.find("export/build_type").text == "ament_python"
+    # the version matches setup.py's
+    assert f'version="{root.findtext("version")}"' in (REPO / "setup.py").read_text()
+
+
+def test_package_xml_declares_every_imported_dependency():
+    declared = {e.text for e in package_xml() if e.tag in ("exec_depend", "depend")}
+    used = imported_modules(["disdepth_core", "disdepth_ros", "launch"])
+    missing = sorted(ROS_KEYS[m] for m in used if m in ROS_KEYS and ROS_KEYS[m] not in declared)
+    assert not missing, f"package.xml lacks exec_depend for {missing}"
+
+
+def test_core_never_imports_ros():
+    ros = {"rclpy", "sensor_msgs", "std_msgs", "geometry_msgs", "diagnostic_msgs", "tf2_ros", "launch", "launch_ros"}
+    assert not (imported_modules(["disdepth_core"]) & ros)
+
+
+def console_scripts():
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for k, v in zip(node.keys, node.values):
+                if isinstance(k, ast.Constant) and k.value == "console_scripts":
+                    return [ast.literal_eval(e).split("=")[0].strip() for e in v.elts]
+    raise AssertionError("no console_scripts in setup.py")
+
+
+@pytest.fixture(scope="module")
+def colcon_install(tmp_path_factory):
+    colcon = Path(sys.executable).parent / "colcon"
+    if not colcon.exists():
+        colcon = shutil.which("colcon")
+    assert colcon, "colcon is a dev dependency (colcon-common-extensions): install with .[dev]"
+    ws = tmp_path_factory.mktemp("ws")
+    shutil.copytree(REPO, ws / "src" / "disdepth_ros", ignore=IGNORE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT_", "COLCON_"))}
+    res = subprocess.run(
+        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return ws / "install" / "disdepth_ros"
+
+
+def test_colcon_build_installs_ros_layout(colcon_install):
+    share = colcon_install / "share" / "disdepth_ros"
+    assert (share / "package.xml").is_file()
+    assert (colcon_install / "share" / "ament_index" / "resource_index" / "packages" / "disdepth_ros").is_file()
+    assert (share / "config" / "rigs" / "nuscenes.yaml").is_file()
+    assert (share / "config" / "rigs" / "ddad.yaml").is_file()
+    for f in (REPO / "launch").glob("*.launch.py"):
+        assert (share / "launch" / f.name).is_file(), f.name
+    for f in (REPO / "config").rglob("*"):
+        if f.is_file():
+            assert (share / f.relative_to(REPO)).is_file(), f
+    lib = colcon_install / "lib" / "disdepth_ros"
+    for exe in console_scripts():
+        path = lib / exe
+        assert path.is_file() and os.access(path, os.X_OK), f"{exe} not installed executable under {lib}"
+
+
+def test_installed_cli_runs_from_install_space(colcon_install):
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    env = dict(os.environ, PYTHONPATH=str(site))
+    # run from a directory outside the source tree so only the install space is used
+    res = subprocess.run(
+        [str(colcon_install / "lib" / "disdepth_ros" / "disdepth"), "rig", "--rig", "nuscenes"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=colcon_install,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "CAM_BACK_LEFT" in res.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import disdepth_core.paths as p; print(p.share_dir())"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=colcon_install,
+    )
+    assert probe.stdout.strip() == str(colcon_install / "share" / "disdepth_ros"), probe.stdout + probe.stderr
