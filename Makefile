@@ -4,13 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# In a sourced ROS 2 environment use its rclpy (system site-packages) and never install
+# the ROS 2 pip wheels on top of it.
+ifeq ($(strip $(ROS_DISTRO)),)
+EXTRAS := ros-wheels,dev
+VENV_FLAGS :=
+else
+EXTRAS := dev
+VENV_FLAGS := --system-site-packages
+endif
 
 .PHONY: setup demo test test-all lint bench clean
 
 $(STAMP): setup.py setup.cfg
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[ros-wheels,dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -18,7 +18,8 @@ def tree(src: str, dst_root: str) -> list[tuple[str, list[str]]]:
     return sorted(out.items())
 
 
-ROS_WHEELS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-visualization-msgs", "ros-diagnostic-msgs"]
+# ros-ament-package lets `colcon build` work without a ROS install.
+ROS_WHEELS = ["ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-visualization-msgs", "ros-diagnostic-msgs", "ros-ament-package"]
 
 setup(
     name=PACKAGE,
@@ -58,7 +59,6 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.6",
             "colcon-common-extensions>=0.3",
-            "ros-ament-package",
             "rosbags-image>=0.9",
             "onnx>=1.16",
             "onnxruntime>=1.18",
