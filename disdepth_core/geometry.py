@@ -494,15 +494,12 @@ class CameraRig:
         depths = torch.logspace(
             math.log10(depth_range[0]), math.log10(depth_range[1]), num_depths, dtype=torch.float64, device=device
         )
-        ones = torch.ones(H, W, dtype=torch.float64, device=device)
+        unit = backproject(torch.ones(len(rig), H, W, dtype=torch.float64, device=device), K)  # (N, H, W, 3)
         out = torch.zeros(len(pairs), 2, H, W, dtype=torch.bool, device=device)
         for p, (i, j) in enumerate(pairs):
             for side, (a, b) in enumerate(((i, j), (j, i))):
                 T_b_a = invert_transform(T[b]) @ T[a]
-                mask = torch.zeros(H, W, dtype=torch.bool, device=device)
-                for d in depths:
-                    pts = backproject(ones * d, K[a]).reshape(-1, 3)
-                    uv, z = project(transform_points(T_b_a, pts), K[b])
-                    mask |= (in_image(uv, H, W) & (z > 0)).reshape(H, W)
-                out[p, side] = mask
+                pts = depths[:, None, None] * unit[a].reshape(1, -1, 3)  # (D, H*W, 3)
+                uv, z = project(transform_points(T_b_a, pts), K[b])
+                out[p, side] = (in_image(uv, H, W) & (z > 0)).any(0).reshape(H, W)
         return out

@@ -1,0 +1,24 @@
+"""Training losses: depth supervision and the three distillation terms of METHOD.md §4-6."""
+
+from .attentive_kd import attentive_kd_loss, spatial_attention
+from .cross_interaction_kd import (
+    bin_chamfer_loss,
+    cross_interaction_kd_loss,
+    scale_invariant_depth,
+    soft_bin_targets,
+)
+from .silog import silog_loss
+from .view_relational_kd import pooled_overlap_features, relation_matrix, view_relational_kd_loss
+
+__all__ = [
+    "attentive_kd_loss",
+    "bin_chamfer_loss",
+    "cross_interaction_kd_loss",
+    "pooled_overlap_features",
+    "relation_matrix",
+    "scale_invariant_depth",
+    "silog_loss",
+    "soft_bin_targets",
+    "spatial_attention",
+    "view_relational_kd_loss",
+]

@@ -1,0 +1,139 @@
+"""Losses: hand-computable cases and the invariances each design relies on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from disdepth_core.geometry import CameraRig
+from disdepth_core.losses import (
+    attentive_kd_loss,
+    bin_chamfer_loss,
+    cross_interaction_kd_loss,
+    scale_invariant_depth,
+    silog_loss,
+    soft_bin_targets,
+    spatial_attention,
+    view_relational_kd_loss,
+)
+from disdepth_core.paths import config_path
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_silog_hand_computed_and_scale():
+    gt = torch.tensor([[[1.0, 2.0], [4.0, 8.0]]])
+    valid = torch.ones(1, 2, 2, dtype=torch.bool)
+    assert silog_loss(gt.clone(), gt, valid).item() == pytest.approx(0.0, abs=1e-2)
+    # a constant factor e: g = 1 everywhere -> 10 * sqrt(1 - 0.85) = 10 * sqrt(0.15)
+    assert silog_loss(gt * math.e, gt, valid).item() == pytest.approx(10 * math.sqrt(0.15), rel=1e-4)
+    # invalid pixels are ignored
+    pred = gt.clone()
+    pred[0, 0, 0] = 100.0
+    valid2 = valid.clone()
+    valid2[0, 0, 0] = False
+    assert silog_loss(pred, gt, valid2).item() == pytest.approx(0.0, abs=1e-2)
+    assert silog_loss(pred, gt, torch.zeros_like(valid)).item() == 0.0
+
+
+def test_spatial_attention_sums_to_one_and_peaks_at_energy():
+    f = torch.zeros(1, 4, 5, 5)
+    f[0, :, 2, 3] = 5.0
+    m = spatial_attention(f, tau=0.5)
+    assert m.sum().item() == pytest.approx(1.0, rel=1e-5)
+    assert m[0].argmax().item() == 2 * 5 + 3
+
+
+def test_attentive_kd_zero_for_identical_and_weighted_by_attention():
+    t = torch.randn(2, 8, 6, 6, generator=gen())
+    assert attentive_kd_loss([t.clone()], [t]).item() == pytest.approx(0.0, abs=1e-6)
+    assert attentive_kd_loss([t.clone()], [t], attentive=False).item() == pytest.approx(0.0, abs=1e-6)
+    # teacher energy concentrated in the top half: an error there costs more than the same error below
+    teacher = torch.randn(1, 8, 8, 8, generator=gen(1)) * 0.1
+    teacher[:, :, :4] *= 30
+    err = torch.randn(1, 8, 4, 8, generator=gen(2))
+    s_top = teacher.clone()
+    s_top[:, :, :4] += err * teacher[:, :, :4].std()
+    s_bot = teacher.clone()
+    s_bot[:, :, 4:] += err * teacher[:, :, 4:].std()
+    kw = dict(attention_transfer=0.0)
+    top, bot = attentive_kd_loss([s_top], [teacher], **kw), attentive_kd_loss([s_bot], [teacher], **kw)
+    assert top > 3 * bot
+    # gradients flow to the student only
+    s = t.clone().requires_grad_(True)
+    tt = t.clone().requires_grad_(True)
+    attentive_kd_loss([s * 1.1 + 0.3 * torch.randn_like(s)], [tt]).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0 and tt.grad is None
+    with pytest.raises(ValueError, match="level 0 shapes differ"):
+        attentive_kd_loss([t], [t[:, :4]])
+
+
+def test_scale_invariant_target_is_affine_invariant():
+    r = torch.rand(2, 16, 16, generator=gen()) + 0.1
+    u = scale_invariant_depth(r)
+    assert u.min() >= 0 and u.max() <= 1
+    assert torch.allclose(scale_invariant_depth(r * 7.5), u, atol=1e-6)
+    assert torch.allclose(scale_invariant_depth(r * 3 + 2), u, atol=1e-5)
+    # disparity: larger output = nearer = smaller u
+    flat = r.reshape(2, -1)
+    i_near, i_far = flat[0].argmax(), flat[0].argmin()
+    assert u.reshape(2, -1)[0, i_near] < u.reshape(2, -1)[0, i_far]
+    p = soft_bin_targets(u, 16)
+    assert p.shape == (2, 16, 16, 16) and torch.allclose(p.sum(1), torch.ones(2, 16, 16), atol=1e-5)
+    assert torch.equal(soft_bin_targets(scale_invariant_depth(r * 7.5), 16).argmax(1), p.argmax(1))
+
+
+def test_ckd_terms():
+    B, N, h, w = 2, 8, 8, 8
+    gt = torch.rand(B, 16, 16, generator=gen(3)) * 40 + 2
+    valid = torch.rand(B, 16, 16, generator=gen(4)) > 0.5
+    teacher_disp = 1.0 / gt  # a perfect relative teacher
+    centres = torch.linspace(2, 42, N).repeat(B, 1)
+    u = scale_invariant_depth(torch.nn.functional.interpolate(teacher_disp[:, None], size=(h, w), mode="bilinear")[:, 0])
+    p_t = soft_bin_targets(u, N)
+    out = cross_interaction_kd_loss(p_t.clone(), centres, teacher_disp, gt, valid)
+    assert out["kd"].item() == pytest.approx(0.0, abs=1e-5)  # student probs = teacher targets
+    uniform = torch.full((B, N, h, w), 1.0 / N)
+    out_u = cross_interaction_kd_loss(uniform, centres, teacher_disp, gt, valid)
+    assert out_u["kd"] > 0.1
+    # the cross term depends on the student's centres: doubling them makes it worse
+    out2 = cross_interaction_kd_loss(p_t, centres * 2, teacher_disp, gt, valid)
+    assert out2["cross"] > out["cross"]
+    assert set(out) == {"kd", "cross", "chamfer", "total"}
+    # a teacher scaled by any constant gives the same KD target and loss
+    out3 = cross_interaction_kd_loss(uniform, centres, teacher_disp * 123.0, gt, valid)
+    assert out3["kd"].item() == pytest.approx(out_u["kd"].item(), rel=1e-5)
+
+
+def test_bin_chamfer():
+    centres = torch.tensor([[1.0, 5.0]])
+    target = torch.tensor([[[1.0, 5.0, 6.0]]])
+    valid = torch.ones(1, 1, 3, dtype=torch.bool)
+    # centre->gt: 0, 0 ; gt->centre: 0, 0, 1 -> 0 + 1/3
+    assert bin_chamfer_loss(centres, target, valid).item() == pytest.approx(1 / 3)
+
+
+@pytest.fixture(scope="module")
+def ring():
+    rig = CameraRig.from_yaml(config_path("rigs", "nuscenes.yaml")).resized(24, 40)
+    return rig.adjacent_pairs(), rig.overlap_masks()
+
+
+def test_vrkd_zero_for_identical_and_sensitive_to_view_permutation(ring):
+    pairs, masks = ring
+    f = torch.randn(2, 6, 16, 12, 20, generator=gen(5))
+    assert view_relational_kd_loss(f.clone(), f, masks, pairs).item() == pytest.approx(0.0, abs=1e-6)
+    # relations are channel-free: a student with other channels but same relations is fine
+    perm = f[:, [0, 2, 1, 3, 4, 5]]  # swap two cameras' features
+    assert view_relational_kd_loss(perm, f, masks, pairs).item() > 1e-3
+    # spatial shuffle inside one view changes relations too
+    shuffled = f.clone()
+    shuffled[:, 1] = f[:, 1].flip(-1)
+    assert view_relational_kd_loss(shuffled, f, masks, pairs, mode="smooth_l1").item() > 1e-4
+    s = f.clone().requires_grad_(True)
+    view_relational_kd_loss(s + 0.5 * torch.randn_like(s), f, masks, pairs).backward()
+    assert s.grad.abs().sum() > 0
