@@ -73,3 +73,9 @@ class WorldConfig:
             lo, hi = getattr(self, key)
             if lo > hi:
                 raise ConfigError(f"range must be (low, high), got ({lo}, {hi})", key=key)
+
+
+def small_world_config(**overrides) -> WorldConfig:
+    """A cheaper world for tests and tiny images: 256-texel shadow map, 512-step LiDAR scan."""
+    cfg = WorldConfig(shadow_map_size=256, lidar=LidarConfig(azimuth_steps=512))
+    return dataclasses.replace(cfg, **overrides)

@@ -31,7 +31,8 @@ class FrameRender:
     rgb (V, H, W, 3) uint8; depth (V, H, W) float32 metres, 0 where invalid; valid (V, H, W)
     bool; semantic (V, H, W) uint8 (``scene.SEMANTIC_CLASSES``); prim (V, H, W) int64 index
     into ``scene.prims`` (-1 = sky); face (V, H, W) int64 face id of that primitive;
-    lidar (P, 5) float32 x, y, z (m, sensor frame), intensity (0-255), ring; T_world_base
+    lidar (P, 5) float32 x, y, z (m, sensor frame), intensity (0-255), ring; lidar_prim, lidar_face
+    (P,) int64 primitive and face hit by each point (for occlusion-aware checks); T_world_base
     (4, 4) float64; timestamp_ns; index.
     """
 
@@ -42,6 +43,8 @@ class FrameRender:
     prim: torch.Tensor
     face: torch.Tensor
     lidar: torch.Tensor
+    lidar_prim: torch.Tensor
+    lidar_face: torch.Tensor
     T_world_base: torch.Tensor
     timestamp_ns: int
     index: int
@@ -144,10 +147,10 @@ class WorldRenderer:
         face[vi] = face_v
         prim_world = torch.full((V * H * W,), -1, dtype=torch.int64)
         prim_world[vi] = fp.index[hit.reshape(-1)[vi]]
-        lidar = self._lidar(fp, T_wb)
+        lidar, lidar_prim, lidar_face = self._lidar(fp, T_wb)
         return FrameRender(
             rgb=rgb, depth=depth, valid=valid, semantic=semantic.reshape(V, H, W),
-            prim=prim_world.reshape(V, H, W), face=face.reshape(V, H, W), lidar=lidar,
+            prim=prim_world.reshape(V, H, W), face=face.reshape(V, H, W), lidar=lidar, lidar_prim=lidar_prim, lidar_face=lidar_face,
             T_world_base=T_wb, timestamp_ns=self.timestamp_ns(index), index=index,
         )
 
@@ -195,8 +198,9 @@ class WorldRenderer:
         x = x + self.cfg.noise_std * torch.randn(x.shape, generator=gen)
         return x.round().clamp(0, 255).to(torch.uint8)
 
-    def _lidar(self, fp, T_wb) -> torch.Tensor:
-        """Points ``(P, 5)``: x, y, z in the sensor frame, intensity 0-255, ring (0 = lowest beam)."""
+    def _lidar(self, fp, T_wb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Points ``(P, 5)``: x, y, z in the sensor frame, intensity 0-255, ring (0 = lowest beam);
+        and the world primitive index and face id of each point ``(P,)``."""
         lc = self.cfg.lidar
         rays = self.lidar_rays
         T_sensor_base = invert_transform(self.T_base_lidar).float()
@@ -223,5 +227,5 @@ class WorldRenderer:
         lum = albedo @ torch.tensor([0.3, 0.59, 0.11])
         cos = (d_w * normal_w).sum(-1).abs()
         intensity = (255.0 * (1.6 * lum * cos).clamp(0, 1)).round()
-        return torch.cat([pts, intensity[:, None], ring.float()[:, None]], dim=1).contiguous()
+        return torch.cat([pts, intensity[:, None], ring.float()[:, None]], dim=1).contiguous(), widx, face
 
