@@ -91,7 +91,7 @@ def test_object_pixels_lie_on_their_primitive_surface(seq, frame):
         if k == BOX:
             out = (local.abs() - h[p]).amax(-1)  # 0 on a face, < 0 inside, > 0 outside
             assert out.abs().max() < tol.max(), f"box pixels off their faces by {out.abs().max():.3g} m"
-            assert ((out.abs() <= tol)).all()
+            assert (out.abs() <= tol).all()
         elif k == CYLINDER:
             radial = local[:, :2].norm(dim=-1) - h[p, 0]
             cap = local[:, 2].abs() - h[p, 2]
