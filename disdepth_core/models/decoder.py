@@ -27,15 +27,15 @@ class TopDownDecoder(nn.Module):
         self.in_channels = list(in_channels)
         self.channels = list(channels)
         self.top = ConvNormAct(in_channels[3], channels[3], 3)
-        self.fuse = nn.ModuleList(ConvNormAct(channels[l + 1] + in_channels[l], channels[l], 1) for l in range(3))
-        self.refine = nn.ModuleList(ConvNormAct(channels[l], channels[l], 3) for l in range(3))
+        self.fuse = nn.ModuleList(ConvNormAct(channels[lvl + 1] + in_channels[lvl], channels[lvl], 1) for lvl in range(3))
+        self.refine = nn.ModuleList(ConvNormAct(channels[lvl], channels[lvl], 3) for lvl in range(3))
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         x = self.top(features[3])
         out = [x]
-        for l in (2, 1, 0):
-            skip = features[l]
+        for lvl in (2, 1, 0):
+            skip = features[lvl]
             up = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = self.refine[l](self.fuse[l](torch.cat([up, skip], dim=1)))
+            x = self.refine[lvl](self.fuse[lvl](torch.cat([up, skip], dim=1)))
             out.append(x)
         return out[::-1]

@@ -32,7 +32,7 @@ def fold_batchnorm(model: nn.Module) -> int:
     for parent in list(model.modules()):
         names = list(parent._modules)
         if isinstance(parent, nn.Sequential):
-            pairs = list(zip(names, names[1:]))
+            pairs = list(zip(names, names[1:], strict=False))
         else:
             pairs = [(n, n.replace("conv", "bn", 1)) for n in names if n.startswith("conv") and
                      n.replace("conv", "bn", 1) in parent._modules]

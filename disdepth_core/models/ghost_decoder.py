@@ -94,7 +94,7 @@ class AcclimatedTeacher(nn.Module):
         self.strides = [4, 8, 16, 32]
         t_channels = teacher.hidden_channels if source == "hidden_states" else teacher.feature_channels
         s_channels = student_feature_channels(student_cfg)
-        self.adapters = nn.ModuleList(FeatureAdapter(c_t, c_s) for c_t, c_s in zip(t_channels, s_channels))
+        self.adapters = nn.ModuleList(FeatureAdapter(c_t, c_s) for c_t, c_s in zip(t_channels, s_channels, strict=True))
         self.ghost = GhostDecoder(student_cfg, s_channels)
 
     def train(self, mode: bool = True):
@@ -112,7 +112,7 @@ class AcclimatedTeacher(nn.Module):
         """Adapted features ``A_l(F_t^l)`` at the student's strides for an input of ``size`` (H, W)."""
         h, w = size
         feats = teacher_out[self.source]
-        return [a(f, (math.ceil(h / s), math.ceil(w / s))) for a, f, s in zip(self.adapters, feats, self.strides)]
+        return [a(f, (math.ceil(h / s), math.ceil(w / s))) for a, f, s in zip(self.adapters, feats, self.strides, strict=True)]
 
     def forward(self, x: torch.Tensor) -> dict[str, object]:
         """``x`` (B, 3, H, W) normalised -> dict: ``depth`` (B, H, W) metres, ``adapted_features``

@@ -20,6 +20,30 @@ from torch import nn
 from ..errors import ConfigError
 
 
+def adaptive_avg_pool(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, size)`` as two matmuls with averaging matrices.
+
+    Same result, but it exports to ONNX for any input size (the TorchScript exporter refuses
+    adaptive pooling to s > 1 when the input size is not static).
+    """
+    if size == 1:
+        return x.mean(dim=(2, 3), keepdim=True)
+    ph = _pool_matrix(x.shape[-2], size, x)  # (s, H)
+    pw = _pool_matrix(x.shape[-1], size, x)  # (s, W)
+    return torch.matmul(torch.matmul(ph, x), pw.transpose(0, 1))
+
+
+def _pool_matrix(n, s: int, like: torch.Tensor) -> torch.Tensor:
+    """(s, n) rows averaging the adaptive-pooling windows [floor(i n / s), ceil((i + 1) n / s))."""
+    idx = torch.arange(n, device=like.device).to(like.dtype)
+    i = torch.arange(s, device=like.device).to(like.dtype)
+    nf = idx.new_ones(()) * n
+    start = torch.floor(i * nf / s)
+    end = torch.ceil((i + 1) * nf / s)
+    mask = (idx[None, :] >= start[:, None]) & (idx[None, :] < end[:, None])
+    return mask.to(like.dtype) / (end - start)[:, None]
+
+
 class LocalGlobalConv(nn.Module):
     """Wraps ``conv`` (kept as ``self.conv``, so its weights keep their meaning) with the global branch.
 
@@ -48,9 +72,9 @@ class LocalGlobalConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        g = F.adaptive_avg_pool2d(F.relu(self.reduce(x)), self.pool)  # (B, C_r, s, s)
+        g = adaptive_avg_pool(F.relu(self.reduce(x)), self.pool)  # (B, C_r, s, s)
         b = g.shape[0]
-        desc = torch.cat([F.adaptive_avg_pool2d(y, 1), g.reshape(b, -1, 1, 1)], dim=1)
+        desc = torch.cat([y.mean(dim=(2, 3), keepdim=True), g.reshape(b, -1, 1, 1)], dim=1)
         a = torch.sigmoid(self.attn(desc))  # (B, C_out, 1, 1)
         ctx = self.expand(g)  # (B, C_out, s, s)
         if self.pool > 1:

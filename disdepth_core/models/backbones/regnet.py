@@ -55,7 +55,7 @@ class RegNet(Backbone):
         self.stem = ConvNormAct(3, 32, 3, 2)
         blocks = []
         w_in = 32
-        for i, (w, d) in enumerate(zip(widths, depths)):
+        for i, (w, d) in enumerate(zip(widths, depths, strict=True)):
             stage = nn.Sequential()
             for j in range(d):
                 stage.add_module(

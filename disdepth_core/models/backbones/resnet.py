@@ -48,7 +48,7 @@ class ResNet(Backbone):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         inplanes = 64
-        for i, (n, w) in enumerate(zip(layers, widths)):
+        for i, (n, w) in enumerate(zip(layers, widths, strict=True)):
             blocks = [BasicBlock(inplanes, w, 1 if i == 0 else 2)] + [BasicBlock(w, w) for _ in range(n - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
             inplanes = w

@@ -27,7 +27,7 @@ class SequentialBackbone(Backbone):
 
     def stages(self) -> list[list[nn.Module]]:
         starts = [0] + [t + 1 for t in self.taps[:-1]]
-        return [list(self.features[s : t + 1]) for s, t in zip(starts, self.taps)]
+        return [list(self.features[s : t + 1]) for s, t in zip(starts, self.taps, strict=True)]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
