@@ -250,6 +250,8 @@ def write_nuscenes(
                           "date_captured": "2018-07-24", "location": "singapore-onenorth"})
     tables["map"].append({"token": _token("map"), "log_tokens": [log_token], "category": "semantic_prior",
                           "filename": "maps/53992ee3023e5494b90c316c183be829.png"})
+    # the devkit checks that every map record's mask image exists (real: maps/<md5>.png)
+    _save_png(root / tables["map"][0]["filename"], np.zeros((8, 8), dtype=np.uint8))
     channels = NUSCENES_CHANNELS + ["LIDAR_TOP"]
     cs_tokens = {}
     for ch in channels:
