@@ -66,7 +66,7 @@ class NuScenesDataset(DepthDataset):
         try:
             self.nusc = NuScenes(version=self.cfg.version, dataroot=str(self.root), verbose=False)
         except (AssertionError, KeyError, IndexError, FileNotFoundError, json.JSONDecodeError) as exc:
-            raise DisdepthError(f"{tdir}: tables not readable by nuscenes-devkit ({exc.__class__.__name__}: {exc})")
+            raise DisdepthError(f"{tdir}: tables not readable by nuscenes-devkit ({exc.__class__.__name__}: {exc})") from None
         by_name = {s["name"]: s for s in self.nusc.scene}
         wanted = self._split_scene_names(by_name)
         scenes = [by_name[n] for n in wanted if n in by_name]
