@@ -38,11 +38,11 @@ def pick_domain_id() -> int:
 class Child:
     """A node process whose output goes to a log file; stopped with SIGINT, killed if it hangs."""
 
-    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log: Path):
+    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log: Path, args: list[str] = ()):
         self.log_path = log
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--ros-args", *ros_args],
+            [sys.executable, "-m", module, *args, *(["--ros-args", *ros_args] if ros_args else [])],
             env=env, stdout=self._fh, stderr=subprocess.STDOUT, cwd=REPO,
         )
 
