@@ -34,17 +34,18 @@ from disdepth_core.geometry import CameraRig, scale_intrinsics
 from disdepth_core.paths import resolve_rig
 from disdepth_core.runtime.factory import create_engine
 from disdepth_core.runtime.pointcloud import depth_to_cloud
-from disdepth_core.runtime.resize import resize_rgb
+from disdepth_core.runtime.resize import nearest_indices, resize_rgb
 from disdepth_core.sync import ApproximateTimeSync, SyncedSet
 
 from .conversions import (
     ImageError,
     camera_info_to_K,
+    checked_pixels,
     cloud_to_pointcloud2,
     compressed_to_rgb,
     depth_to_image,
-    image_to_rgb,
     make_camera_info,
+    pixels_to_rgb,
     stamp_to_ns,
 )
 from .latest_slot import LatestSlot
@@ -56,12 +57,17 @@ REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at
 
 
 class Frame:
-    """One accepted camera image: RGB pixels, its header and when it arrived (monotonic ns)."""
+    """One accepted camera image: checked pixels (a view of the message data) in ``encoding``,
+    its header and when it arrived (monotonic ns). Converted to RGB by the worker, into the batch."""
 
-    __slots__ = ("rgb", "stamp", "frame_id", "recv_ns")
+    __slots__ = ("pixels", "encoding", "stamp", "frame_id", "recv_ns")
 
-    def __init__(self, rgb: np.ndarray, stamp, frame_id: str, recv_ns: int):
-        self.rgb, self.stamp, self.frame_id, self.recv_ns = rgb, stamp, frame_id, recv_ns
+    def __init__(self, pixels: np.ndarray, encoding: str, stamp, frame_id: str, recv_ns: int):
+        self.pixels, self.encoding, self.stamp, self.frame_id, self.recv_ns = pixels, encoding, stamp, frame_id, recv_ns
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[:2]
 
 
 class CameraState:
@@ -228,11 +234,14 @@ class SurroundDepthNode(Node):
         st.received += 1
         st.recv_times.append(now)
         try:
-            rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+            if compressed:
+                pixels, encoding = compressed_to_rgb(msg), "rgb8"
+            else:
+                pixels, encoding = checked_pixels(msg), msg.encoding
         except ImageError as exc:
             self._reject(cam, exc.cause, str(exc))
             return
-        hw = rgb.shape[:2]
+        hw = pixels.shape[:2]
         if st.size is not None and hw != st.size:
             self._warn(cam, f"resolution {hw}",
                        f"{cam}: resolution changed from {st.size[1]}x{st.size[0]} to {hw[1]}x{hw[0]}; "
@@ -244,7 +253,7 @@ class SurroundDepthNode(Node):
         if st.missing:
             st.missing = False
             self.get_logger().info(f"{cam}: publishing again")
-        for s in self.sync.add(cam, st.last_stamp_ns, Frame(rgb, msg.header.stamp, msg.header.frame_id, now), now):
+        for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
             self._hand_off(s)
 
     def _on_info(self, cam: str, msg: CameraInfo) -> None:
@@ -335,21 +344,20 @@ class SurroundDepthNode(Node):
         cams = s.keys
         frames: list[Frame] = [s.items[c] for c in cams]
         last_recv = max(f.recv_ns for f in frames)
-        sizes = [f.rgb.shape[:2] for f in frames]
+        sizes = [f.size for f in frames]
         if self.batch_hw is None:
             self.batch_hw = collections.Counter(sizes).most_common(1)[0][0]
         bh, bw = self.batch_hw
-        images = []
+        batch = np.empty((len(frames), bh, bw, 3), np.uint8)
         Ks = []
-        for cam, f, hw in zip(cams, frames, sizes, strict=True):
+        for j, (cam, f, hw) in enumerate(zip(cams, frames, sizes, strict=True)):
             K = self._intrinsics(cam, hw)
-            if hw != self.batch_hw:
-                images.append(resize_rgb(f.rgb[None], self.batch_hw)[0].numpy())
+            if hw != self.batch_hw:  # a camera whose resolution changed: resize it to the batch
+                batch[j] = resize_rgb(pixels_to_rgb(f.pixels, f.encoding)[None], self.batch_hw)[0].numpy()
                 K = scale_intrinsics(K, hw, self.batch_hw)
             else:
-                images.append(f.rgb)
+                pixels_to_rgb(f.pixels, f.encoding, out=batch[j])
             Ks.append(K)
-        batch = np.stack(images)
         out_hw = tuple(self.engine.input_size) if p.output.resolution == "model" else (bh, bw)
         try:
             result = self.engine.infer(batch, output_size=out_hw)
@@ -369,8 +377,9 @@ class SurroundDepthNode(Node):
         if self.pub_cloud is not None:
             idx = [self.cams.index(c) for c in cams]
             colors = None
-            if p.cloud.rgb:
-                colors = resize_rgb(batch, out_hw).to(depth.device)
+            if p.cloud.rgb:  # colour of the nearest camera pixel (display only: no resampling cost)
+                colors = torch.from_numpy(batch[:, nearest_indices(bh, out_hw[0])][:, :, nearest_indices(bw, out_hw[1])])
+                colors = colors.to(depth.device)
             cloud = depth_to_cloud(
                 depth, K_out.to(depth.device), self.rig.T_base_cam[idx].to(depth.device), colors=colors,
                 stride=p.cloud.stride, max_range=p.cloud.max_range, voxel_size=p.cloud.voxel_size,

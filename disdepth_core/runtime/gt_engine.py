@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import DisdepthError
 from .engine_api import InferenceResult
 from .gt_frames import GroundTruthFrames
+from .resize import nearest_indices
 
 
 def image_key(image: np.ndarray) -> str:
@@ -78,12 +78,13 @@ class GroundTruthEngine:
                 )
             depth.append(d)
         t1 = time.perf_counter()
-        out = torch.from_numpy(np.stack(depth)).to(self.device, torch.float32)
+        stack = np.stack(depth)
+        hw = tuple(output_size) if output_size else imgs.shape[1:3]
+        if tuple(stack.shape[-2:]) != hw:  # nearest pixel centre: values are never blended
+            stack = stack[:, nearest_indices(stack.shape[1], hw[0])][:, :, nearest_indices(stack.shape[2], hw[1])]
+        out = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)).to(self.device)
         out = torch.where(torch.isfinite(out) & (out > 0), out, torch.full_like(out, float("nan")))
         out = torch.where(out > self.depth_range[1], torch.full_like(out, float("inf")), out)
-        hw = tuple(output_size) if output_size else imgs.shape[1:3]
-        if tuple(out.shape[-2:]) != hw:
-            out = F.interpolate(out[:, None], size=hw, mode="nearest-exact")[:, 0]
         t2 = time.perf_counter()
         ms = {"preprocess": 0.0, "network": (t1 - t0) * 1e3, "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
         return InferenceResult(depth=out, timings_ms=ms)

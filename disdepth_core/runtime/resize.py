@@ -19,3 +19,8 @@ def resize_rgb(images: np.ndarray | torch.Tensor, size_hw: tuple[int, int]) -> t
     x = t.permute(0, 3, 1, 2).float()
     y = F.interpolate(x, size=tuple(size_hw), mode="bilinear", align_corners=False, antialias=True)
     return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """Source index of each of ``dst`` output pixels, nearest pixel centre (``nearest-exact``)."""
+    return np.minimum(np.floor((np.arange(dst) + 0.5) * src / dst).astype(np.int64), src - 1)
