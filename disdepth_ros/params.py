@@ -93,6 +93,7 @@ class SurroundDepthParams:
     sync: SyncParams = cfg_field(default_factory=SyncParams, help="camera synchronisation")
     diagnostics_period: float = cfg_field(1.0, gt=0, help="seconds between /diagnostics messages")
     publish_tf_static: bool = cfg_field(True, help="publish rig extrinsics on /tf_static (needs tf2_ros)")
+    cpu_threads: int = cfg_field(0, min=0, help="torch intra-op CPU threads for the node (0 = torch's default)")
 
     def validate(self) -> None:
         if not self.cameras:

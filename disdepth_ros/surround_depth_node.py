@@ -100,6 +100,8 @@ class SurroundDepthNode(Node):
         self._warned: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
         p = self.p
+        if p.cpu_threads > 0:
+            torch.set_num_threads(p.cpu_threads)
 
         full_rig = CameraRig.from_yaml(resolve_rig(p.rig))
         try:
@@ -120,6 +122,7 @@ class SurroundDepthNode(Node):
         self.e2e_ms: collections.deque[float] = collections.deque(maxlen=300)
         self.engine_ms: collections.deque[float] = collections.deque(maxlen=300)
         self.done_times: collections.deque[float] = collections.deque(maxlen=300)
+        self.stage_ms = collections.defaultdict(lambda: collections.deque(maxlen=300))
 
         # ---- QoS
         self.in_qos = {
@@ -344,6 +347,7 @@ class SurroundDepthNode(Node):
         cams = s.keys
         frames: list[Frame] = [s.items[c] for c in cams]
         last_recv = max(f.recv_ns for f in frames)
+        t_start = time.perf_counter()
         sizes = [f.size for f in frames]
         if self.batch_hw is None:
             self.batch_hw = collections.Counter(sizes).most_common(1)[0][0]
@@ -359,12 +363,14 @@ class SurroundDepthNode(Node):
                 pixels_to_rgb(f.pixels, f.encoding, out=batch[j])
             Ks.append(K)
         out_hw = tuple(self.engine.input_size) if p.output.resolution == "model" else (bh, bw)
+        t_batch = time.perf_counter()
         try:
             result = self.engine.infer(batch, output_size=out_hw)
         except (DisdepthError, RuntimeError, ValueError) as exc:
             self.counters["engine_errors"] += 1
             self._warn("engine", type(exc).__name__, f"engine failed on the set of {s.newest_stamp_ns} ns: {exc}")
             return
+        t_engine = time.perf_counter()
         self.engine_ms.append(float(result.timings_ms.get("total", float("nan"))))
         depth = result.depth
         K_out = torch.stack([scale_intrinsics(K, (bh, bw), out_hw) for K in Ks])
@@ -374,6 +380,7 @@ class SurroundDepthNode(Node):
             self.pub_depth[cam].publish(depth_to_image(depth_np[j], p.output.depth_encoding, stamp=f.stamp,
                                                        frame_id=frame_id))
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
+        t_depth = time.perf_counter()
         if self.pub_cloud is not None:
             idx = [self.cams.index(c) for c in cams]
             colors = None
@@ -386,6 +393,10 @@ class SurroundDepthNode(Node):
             )
             self.pub_cloud.publish(cloud_to_pointcloud2(cloud, stamp=frames[0].stamp, frame_id=p.cloud.frame_id))
         done = time.monotonic_ns()
+        t_done = time.perf_counter()
+        for name, a, b in (("batch", t_start, t_batch), ("engine_call", t_batch, t_engine),
+                           ("depth_publish", t_engine, t_depth), ("cloud", t_depth, t_done)):
+            self.stage_ms[name].append((b - a) * 1e3)
         self.e2e_ms.append((done - last_recv) / 1e6)
         self.done_times.append(done / 1e9)
         self.counters["sets_processed"] += 1
@@ -425,7 +436,8 @@ class SurroundDepthNode(Node):
         thr = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
         return {"e2e_p50_ms": pct(self.e2e_ms, 50), "e2e_p90_ms": pct(self.e2e_ms, 90),
                 "engine_p50_ms": pct(self.engine_ms, 50), "engine_p90_ms": pct(self.engine_ms, 90),
-                "throughput_hz": thr}
+                "throughput_hz": thr,
+                **{f"stage_{k}_p50_ms": pct(v, 50) for k, v in list(self.stage_ms.items())}}
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic_ns()
