@@ -246,6 +246,26 @@ def cloud_to_pointcloud2(cloud: SurroundCloud, *, stamp: Time | None = None, fra
     return msg
 
 
+def points_to_pointcloud2(points: np.ndarray, fields: list[str], *, stamp: Time | None = None,
+                          frame_id: str = "") -> PointCloud2:
+    """``(P, F)`` float32 columns named ``fields`` -> unorganised ``PointCloud2`` (e.g. a LiDAR scan)."""
+    pts = np.ascontiguousarray(points, dtype="<f4")
+    if pts.ndim != 2 or pts.shape[1] != len(fields):
+        raise ValueError(f"points must be (P, {len(fields)}), got {pts.shape}")
+    msg = PointCloud2()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.fields = [PointField(name=n, offset=4 * k, datatype=PointField.FLOAT32, count=1) for k, n in enumerate(fields)]
+    msg.height, msg.width = 1, int(pts.shape[0])
+    msg.is_bigendian = False
+    msg.point_step = 4 * len(fields)
+    msg.row_step = msg.point_step * msg.width
+    msg.is_dense = bool(np.isfinite(pts).all())
+    msg.data = pts.tobytes()
+    return msg
+
+
 def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
     """``PointCloud2`` with FLOAT32 fields -> structured array ``(height * width,)`` (a view)."""
     if any(f.datatype != PointField.FLOAT32 or f.count != 1 for f in msg.fields):

@@ -2,9 +2,12 @@
 
 Publishes, per camera and time step, ``/<CAM>/image_raw`` (or ``.../compressed``),
 ``/<CAM>/camera_info`` and the true depth ``/<CAM>/depth_gt`` (32FC1 metres, NaN = no
-truth) at ``rate`` Hz, looping over a sequence of :class:`GroundTruthFrames`. The
-sequence comes from a frames file (``frames`` parameter), or, with ``frames`` empty, is
-generated on start from the analytic box-room scene at ``size`` for the ``rig``.
+truth), plus the LiDAR scan ``/LIDAR_TOP/points`` where the sequence has one, at ``rate``
+Hz, looping over a sequence of :class:`GroundTruthFrames`. The sequence comes from a frames
+file (``frames`` parameter), or, with ``frames`` empty, is made on start at ``size`` for the
+``rig``: ``source: world`` renders the synthetic street world (``disdepth_core.world``;
+seconds per frame on a CPU, so it is rendered once, before publishing, and can be kept
+with ``save_frames``), ``source: box_room`` the instant analytic box room.
 All cameras of one time step carry the same stamp: the frames' own stamps
 (``stamp_source: frames``, for tests that must know which frame is which) or the node clock.
 """
@@ -23,7 +26,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import CameraRig
@@ -31,16 +34,28 @@ from disdepth_core.paths import resolve_rig
 from disdepth_core.runtime.box_room import make_box_room_frames
 from disdepth_core.runtime.gt_frames import GroundTruthFrames
 
-from .conversions import array_to_image, depth_to_image, make_camera_info, ns_to_stamp, rgb_to_compressed
+from .conversions import (
+    array_to_image,
+    depth_to_image,
+    make_camera_info,
+    ns_to_stamp,
+    points_to_pointcloud2,
+    rgb_to_compressed,
+)
+
+LIDAR_FIELDS = ["x", "y", "z", "intensity", "ring"]
 
 NODE_NAME = "synthetic_cameras_node"
 
 PARAMS = {
     # name: (default, description)
-    "frames": ("", "frames .npz (GroundTruthFrames); empty = generate the box-room scene"),
-    "rig": ("nuscenes", "rig for the generated scene (when frames is empty)"),
-    "size": ([96, 160], "(H, W) of the generated scene"),
-    "num_frames": (20, "time steps of the generated scene"),
+    "frames": ("", "frames .npz (GroundTruthFrames); empty = make the sequence from 'source'"),
+    "source": ("world", "without frames: world (synthetic street, rendered on start) | box_room (analytic)"),
+    "seed": (0, "world seed"),
+    "save_frames": ("", "write the made sequence to this .npz (reuse it with 'frames' and the GT engine)"),
+    "rig": ("nuscenes", "rig for the made sequence (when frames is empty)"),
+    "size": ([96, 160], "(H, W) of the made sequence"),
+    "num_frames": (10, "time steps of the made sequence (looped)"),
     "cameras": ([""], "cameras to publish ([''] = all of the sequence)"),
     "rate": (10.0, "time steps per second"),
     "count": (0, "time steps to publish, then exit; 0 = loop forever"),
@@ -48,6 +63,7 @@ PARAMS = {
     "transport": ("raw", "raw (Image) | png | jpeg (CompressedImage on <topic>/compressed)"),
     "publish_camera_info": (True, "publish /<CAM>/camera_info"),
     "publish_gt_depth": (True, "publish /<CAM>/depth_gt (32FC1 true depth)"),
+    "publish_lidar": (True, "publish the LiDAR scan (PointCloud2 x y z intensity ring) when the sequence has one"),
     "stamp_source": ("now", "now (node clock at publish) | frames (the sequence's stamps)"),
     "qos": ("reliable", "reliable | best_effort"),
     "wait_for_subscribers": (0, "before starting, wait until every image topic has this many subscribers"),
@@ -70,9 +86,9 @@ class SyntheticCamerasNode(Node):
         if v["frames"]:
             self.frames = GroundTruthFrames.load(v["frames"])
         else:
-            h, w = (int(x) for x in v["size"])
-            rig = CameraRig.from_yaml(resolve_rig(v["rig"])).resized(h, w)
-            self.frames = make_box_room_frames(rig, int(v["num_frames"]), rate_hz=float(v["rate"]))
+            self.frames = self._make_sequence()
+            if v["save_frames"]:
+                self.get_logger().info(f"saved the sequence to {self.frames.save(v['save_frames'])}")
         fr = self.frames
         wanted = [c for c in v["cameras"] if c] or fr.cameras
         unknown = [c for c in wanted if c not in fr.cameras]
@@ -89,13 +105,34 @@ class SyntheticCamerasNode(Node):
                          for i in self.cam_idx} if v["publish_camera_info"] else {}
         self.pub_gt = {i: self.create_publisher(Image, f"/{fr.cameras[i]}/depth_gt", qos)
                        for i in self.cam_idx} if v["publish_gt_depth"] else {}
+        self.pub_lidar = (self.create_publisher(PointCloud2, fr.lidar_topic, qos)
+                          if fr.has_lidar and v["publish_lidar"] else None)
         self.step = 0
         self.done = threading.Event()
         self.get_logger().info(
             f"{len(self.cam_idx)} cameras, {fr.num_frames} frames of {fr.size[1]}x{fr.size[0]} "
-            f"({'file ' + v['frames'] if v['frames'] else 'box-room scene'}) at {v['rate']} Hz, "
+            f"({'file ' + v['frames'] if v['frames'] else v['source']}) at {v['rate']} Hz, "
+            f"LiDAR {'on ' + fr.lidar_topic if self.pub_lidar else 'off'}, "
             f"{v['encoding']} {v['transport']}, stamps from {v['stamp_source']}"
         )
+
+    def _make_sequence(self) -> GroundTruthFrames:
+        v = self.v
+        h, w = (int(x) for x in v["size"])
+        rig = CameraRig.from_yaml(resolve_rig(v["rig"])).resized(h, w)
+        n = int(v["num_frames"])
+        if v["source"] == "box_room":
+            return make_box_room_frames(rig, n, rate_hz=float(v["rate"]))
+        if v["source"] != "world":
+            raise DisdepthError(f"parameter 'source': expected world or box_room, got {v['source']!r}")
+        from disdepth_core.world.config import WorldConfig
+        from disdepth_core.world.sequence import WorldSequence
+
+        seq = WorldSequence(rig, n, seed=int(v["seed"]), cfg=WorldConfig(rate_hz=float(v["rate"])))
+        self.get_logger().info(f"rendering {n} world frames of {w}x{h} x {len(rig)} cameras before publishing")
+        t0 = time.monotonic()
+        return GroundTruthFrames.from_world(
+            seq, progress=lambda i, k: self.get_logger().info(f"rendered {i}/{k} ({time.monotonic() - t0:.1f} s)"))
 
     def wait_for_subscribers(self, executor, stop: threading.Event) -> None:
         n = int(self.v["wait_for_subscribers"])
@@ -132,6 +169,9 @@ class SyntheticCamerasNode(Node):
             if i in self.pub_gt:
                 d = np.where(fr.depth[f, i] > 0, fr.depth[f, i], np.nan).astype(np.float32)
                 self.pub_gt[i].publish(depth_to_image(d, "32FC1", stamp=stamp, frame_id=fid))
+        if self.pub_lidar is not None:
+            self.pub_lidar.publish(points_to_pointcloud2(fr.lidar(f), LIDAR_FIELDS, stamp=stamp,
+                                                         frame_id=fr.lidar_frame_id))
         self.step += 1
         if int(v["count"]) and self.step >= int(v["count"]):
             self.done.set()

@@ -91,3 +91,16 @@ def test_frames_roundtrip_and_errors(frames_file, tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros(3))
     with pytest.raises(DisdepthError, match="not a frames file"):
         GroundTruthFrames.load(tmp_path / "bad.npz")
+
+
+def test_frames_lidar_roundtrip(frames_file, tmp_path):
+    _, fr = frames_file
+    pts = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
+    fr2 = GroundTruthFrames(images=fr.images, depth=fr.depth, K=fr.K, T_base_cam=fr.T_base_cam, cameras=fr.cameras,
+                            stamps_ns=fr.stamps_ns, lidar_points=pts, lidar_counts=np.array([3, 0, 4]),
+                            T_base_lidar=np.eye(4))
+    back = GroundTruthFrames.load(fr2.save(tmp_path / "l.npz"))
+    assert back.has_lidar and not fr.has_lidar
+    np.testing.assert_array_equal(back.lidar(0), pts[:3])
+    assert back.lidar(1).shape == (0, 5)
+    np.testing.assert_array_equal(back.lidar(2), pts[3:])

@@ -303,3 +303,35 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
     good_st = next(s for s in last.status if s.name.endswith(good[0]))
     assert good_st.level == good_st.OK and float({v.key: v.value for v in good_st.values}["rate_hz"]) > 5
     assert node.stop(signal.SIGTERM) == 0, node.log()
+
+
+@pytest.mark.slow
+def test_synthetic_cameras_node_renders_the_world_with_lidar(env, procs, listener, tmp_path):
+    """source=world: the street world is rendered on start, then images, CameraInfo, GT depth and LiDAR flow."""
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from disdepth_core.runtime.gt_frames import GroundTruthFrames
+    from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
+
+    saved = tmp_path / "world.npz"
+    for t, typ in (("/CAM_FRONT/image_raw", Image), ("/CAM_FRONT/camera_info", CameraInfo),
+                   ("/CAM_FRONT/depth_gt", Image), ("/LIDAR_TOP/points", PointCloud2)):
+        listener.sub(typ, t, reliable())
+    pub = Child("disdepth_ros.synthetic_cameras_node",
+                ["-p", "source:=world", "-p", "size:=[32, 56]", "-p", "num_frames:=2", "-p", f"save_frames:={saved}",
+                 "-p", "count:=4", "-p", "rate:=5.0", "-p", "stamp_source:=frames", "-p", "wait_for_subscribers:=1",
+                 "-p", 'cameras:=["CAM_FRONT"]',
+                 "-p", "start_delay:=1.0"], env, tmp_path / "pub.log")
+    procs.append(pub)
+    msgs = listener.msgs
+    assert listener.spin_until(lambda: all(len(msgs[t]) >= 4 for t in ("/CAM_FRONT/image_raw", "/CAM_FRONT/depth_gt",
+                                                                      "/LIDAR_TOP/points")), timeout=120), pub.log()
+    fr = GroundTruthFrames.load(saved)
+    assert fr.has_lidar and fr.size == (32, 56)
+    img = image_to_array(msgs["/CAM_FRONT/image_raw"][0][1])
+    np.testing.assert_array_equal(img[..., ::-1], fr.images[0, 0])  # bgr8 of the rendered frame
+    gt = image_to_array(msgs["/CAM_FRONT/depth_gt"][0][1])
+    np.testing.assert_array_equal(np.nan_to_num(gt), fr.depth[0, 0])
+    lidar = pointcloud2_to_array(msgs["/LIDAR_TOP/points"][0][1])
+    assert lidar.dtype.names == ("x", "y", "z", "intensity", "ring") and len(lidar) == len(fr.lidar(0)) > 100
+    assert msgs["/LIDAR_TOP/points"][0][1].header.frame_id == fr.lidar_frame_id

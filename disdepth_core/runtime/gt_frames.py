@@ -11,6 +11,9 @@ Arrays (numpy ``.npz``, no pickle):
 * ``K`` ``(N, 3, 3)`` float64 intrinsics at ``(H, W)``; ``T_base_cam`` ``(N, 4, 4)`` float64
 * ``cameras`` ``(N,)`` str; ``frame_ids`` ``(N,)`` str; ``base_frame`` () str
 * ``stamps_ns`` ``(F,)`` int64 capture times
+* optional LiDAR: ``lidar_points`` ``(P_total, 5)`` float32 x, y, z, intensity, ring in the
+  LiDAR frame, ``lidar_counts`` ``(F,)`` points per frame, ``T_base_lidar`` ``(4, 4)``,
+  ``lidar_frame_id`` () str, ``lidar_topic`` () str
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class GroundTruthFrames:
     stamps_ns: np.ndarray
     frame_ids: list[str] = dataclasses.field(default_factory=list)
     base_frame: str = "base_link"
+    lidar_points: np.ndarray | None = None
+    lidar_counts: np.ndarray | None = None
+    T_base_lidar: np.ndarray | None = None
+    lidar_frame_id: str = "lidar_top"
+    lidar_topic: str = "/LIDAR_TOP/points"
 
     def __post_init__(self) -> None:
         F, N, H, W, C = self.images.shape
@@ -46,6 +54,42 @@ class GroundTruthFrames:
             raise DisdepthError(f"frames: stamps_ns must be ({F},), got {self.stamps_ns.shape}")
         self.cameras = [str(c) for c in self.cameras]
         self.frame_ids = [str(c) for c in self.frame_ids] or [f"{c}_optical_frame" for c in self.cameras]
+
+    @property
+    def has_lidar(self) -> bool:
+        return self.lidar_points is not None
+
+    def lidar(self, index: int) -> np.ndarray:
+        """(P, 5) float32 LiDAR points of frame ``index`` (x, y, z, intensity, ring; LiDAR frame)."""
+        if self.lidar_points is None:
+            raise DisdepthError("frames: this sequence has no LiDAR")
+        offsets = np.concatenate([[0], np.cumsum(self.lidar_counts)])
+        return self.lidar_points[offsets[index]: offsets[index + 1]]
+
+    @classmethod
+    def from_world(cls, seq, progress=None) -> GroundTruthFrames:
+        """Render every frame of a ``disdepth_core.world.WorldSequence`` (images, depth, LiDAR).
+
+        ``progress(i, n)`` is called after each frame. Invalid depth becomes 0 (no truth).
+        """
+        rig = seq.rig
+        images, depth, stamps, lidar, counts = [], [], [], [], []
+        for i in range(len(seq)):
+            f = seq.render(i)
+            images.append(f.rgb.numpy())
+            depth.append(np.where(f.valid.numpy(), f.depth.numpy(), 0.0).astype(np.float32))
+            stamps.append(f.timestamp_ns)
+            lidar.append(f.lidar.numpy().astype(np.float32))
+            counts.append(len(lidar[-1]))
+            if progress is not None:
+                progress(i + 1, len(seq))
+        return cls(
+            images=np.stack(images), depth=np.stack(depth), K=rig.K.numpy(), T_base_cam=rig.T_base_cam.numpy(),
+            cameras=list(rig.names), stamps_ns=np.asarray(stamps, np.int64), frame_ids=list(rig.frame_ids),
+            base_frame=rig.base_frame, lidar_points=np.concatenate(lidar), lidar_counts=np.asarray(counts, np.int64),
+            T_base_lidar=seq.T_base_lidar.numpy(), lidar_frame_id=seq.cfg.lidar.frame_id,
+            lidar_topic=f"/{seq.cfg.lidar.name}/points",
+        )
 
     @property
     def num_frames(self) -> int:
@@ -63,6 +107,10 @@ class GroundTruthFrames:
             T_base_cam=self.T_base_cam.astype(np.float64), cameras=np.array(self.cameras),
             frame_ids=np.array(self.frame_ids), base_frame=np.array(self.base_frame),
             stamps_ns=self.stamps_ns.astype(np.int64),
+            **({} if self.lidar_points is None else {
+                "lidar_points": self.lidar_points.astype(np.float32), "lidar_counts": self.lidar_counts.astype(np.int64),
+                "T_base_lidar": self.T_base_lidar.astype(np.float64), "lidar_frame_id": np.array(self.lidar_frame_id),
+                "lidar_topic": np.array(self.lidar_topic)}),
         )
         return p
 
@@ -77,6 +125,10 @@ class GroundTruthFrames:
                     images=z["images"], depth=z["depth"], K=z["K"], T_base_cam=z["T_base_cam"],
                     cameras=list(z["cameras"]), stamps_ns=z["stamps_ns"], frame_ids=list(z["frame_ids"]),
                     base_frame=str(z["base_frame"]),
+                    **({} if "lidar_points" not in z.files else {
+                        "lidar_points": z["lidar_points"], "lidar_counts": z["lidar_counts"],
+                        "T_base_lidar": z["T_base_lidar"], "lidar_frame_id": str(z["lidar_frame_id"]),
+                        "lidar_topic": str(z["lidar_topic"])}),
                 )
         except (KeyError, ValueError, OSError) as exc:
             raise DisdepthError(f"{p}: not a frames file ({exc})") from None
