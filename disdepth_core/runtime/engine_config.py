@@ -1,0 +1,43 @@
+"""``EngineConfig``: which depth engine to build and how (typed, validated, one place).
+
+The same dataclass is the ``engine.*`` section of the node parameters and of any YAML that
+builds an engine; :func:`disdepth_core.runtime.factory.create_engine` turns it into a
+:class:`~disdepth_core.runtime.engine_api.DepthEngine`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import ConfigError, cfg_field
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "ground_truth")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclasses.dataclass
+class EngineConfig:
+    """A depth engine: backend, weights, device, numeric precision, network size and depth range."""
+
+    backend: str = cfg_field(
+        "torch", choices=BACKENDS,
+        help="inference backend; 'ground_truth' is a test-only perfect-model stand-in",
+    )
+    checkpoint: str = cfg_field("", help="student checkpoint directory or exported model file")
+    device: str = cfg_field("auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'")
+    precision: str = cfg_field("fp32", choices=PRECISIONS, help="numeric precision of the network")
+    input_size: tuple[int, int] = cfg_field(
+        (0, 0), min=0, help="network input (H, W) in pixels; [0, 0] = the checkpoint's own size"
+    )
+    min_depth: float = cfg_field(0.5, gt=0, help="smallest depth the engine reports, metres")
+    max_depth: float = cfg_field(80.0, gt=0, help="largest depth; beyond it depth is +Inf (REP 117), metres")
+    gt_frames: str = cfg_field("", help="TEST ONLY, backend 'ground_truth': frames file (.npz) with the true depth")
+
+    def validate(self) -> None:
+        if not self.min_depth < self.max_depth:
+            raise ConfigError(f"min_depth ({self.min_depth}) must be < max_depth ({self.max_depth})", key="min_depth")
+        h, w = self.input_size
+        if (h == 0) != (w == 0):
+            raise ConfigError(f"give both sides or [0, 0], got {list(self.input_size)}", key="input_size")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}", key="device")

@@ -1,0 +1,60 @@
+"""``create_engine(cfg)``: the one place that turns an :class:`EngineConfig` into a DepthEngine.
+
+Backends register a builder in ``_BUILDERS``; a backend without a builder raises a
+:class:`~disdepth_core.errors.CapabilityError` that says so. Heavy imports happen inside the
+builders so that choosing one backend never imports another's dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import CapabilityError, ConfigError
+from .engine_api import DepthEngine
+from .engine_config import BACKENDS, EngineConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """``'auto'`` -> cuda when available else cpu; a cuda device that is absent is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CapabilityError(f"engine.device {name!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
+    return dev
+
+
+def _build_ground_truth(cfg: EngineConfig) -> DepthEngine:
+    from .gt_engine import GroundTruthEngine
+
+    if not cfg.gt_frames:
+        raise ConfigError("backend 'ground_truth' needs engine.gt_frames (a frames .npz file)", key="engine.gt_frames")
+    return GroundTruthEngine.from_file(
+        cfg.gt_frames,
+        device=resolve_device(cfg.device),
+        depth_range=(cfg.min_depth, cfg.max_depth),
+        input_size=tuple(cfg.input_size) if cfg.input_size[0] else None,
+    )
+
+
+_BUILDERS: dict[str, Callable[[EngineConfig], DepthEngine]] = {
+    "ground_truth": _build_ground_truth,
+}
+
+
+def available_backends() -> list[str]:
+    """Backends this installation can build."""
+    return [b for b in BACKENDS if b in _BUILDERS]
+
+
+def create_engine(cfg: EngineConfig) -> DepthEngine:
+    """Build the engine ``cfg`` describes; errors are one line naming the key at fault."""
+    builder = _BUILDERS.get(cfg.backend)
+    if builder is None:
+        raise CapabilityError(
+            f"engine.backend {cfg.backend!r} is not implemented in this build "
+            f"(available: {', '.join(available_backends())})"
+        )
+    return builder(cfg)
