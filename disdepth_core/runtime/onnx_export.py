@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ def export_student_onnx(model: torch.nn.Module, path: str | Path, metadata: Mode
     h, w = metadata.input_size
     model = model.float().eval().cpu()
     dummy = torch.zeros(batch or metadata.batch, 3, h, w)
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
         torch.onnx.export(
             model, (dummy,), str(out), dynamo=False, opset_version=OPSET,
             input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from ..errors import DisdepthError
 
 
-
 def images_to_device(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """Validate a ``(N, H, W, 3)`` uint8 batch and return it as a uint8 tensor on ``device``."""
     if isinstance(images, np.ndarray):
