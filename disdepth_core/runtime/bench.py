@@ -134,13 +134,17 @@ def student_vs_teacher(student: torch.nn.Module, size: tuple[int, int], batch: i
                        grid_stride: int = 16) -> dict:
     """Network time of the student vs the Depth Anything V2-S architecture (random weights) on one batch.
 
-    Both get the same normalised ``(batch, 3, H, W)`` input in eager PyTorch on ``device``; the
+    The student runs in its inference form (BatchNorm folded, channels_last). Both get the same normalised ``(batch, 3, H, W)`` input in eager PyTorch on ``device``; the
     teacher wrapper resizes it to its ViT grid (``patch * ceil(H / grid_stride)``), as in training.
     """
     from ..models.teacher import DepthTeacher, build_teacher_model
 
+    from ..models.fuse import fold_batchnorm
+
     teacher = DepthTeacher(build_teacher_model(teacher_arch), grid_stride=grid_stride).eval().to(device)
-    student = student.eval().to(device).to(memory_format=torch.channels_last)
+    student = student.eval()
+    fold_batchnorm(student)  # the inference form the torch engine runs
+    student = student.to(device).to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, *size, device=device).contiguous(memory_format=torch.channels_last)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
 

@@ -1,6 +1,7 @@
 """``TorchEngine``: the student in eager PyTorch (optionally ``torch.compile``d) on CPU or GPU.
 
-channels_last memory format; on CUDA fp16/bf16 autocast (weights stay fp32, convolutions run
+BatchNorm folded into the convolutions (``disdepth_core.models.fuse``), channels_last memory
+format; on CUDA fp16/bf16 autocast (weights stay fp32, convolutions run
 in the low precision); on CPU bf16 autocast (fp16 needs CUDA). ``compile=True`` wraps the
 network in ``torch.compile`` -- on CUDA with ``mode='reduce-overhead'`` (CUDA graphs; a new
 batch size re-captures, logged by the re-plan line), on CPU the default inductor mode.
@@ -9,6 +10,7 @@ batch size re-captures, logged by the re-plan line), on CPU the default inductor
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 
@@ -53,7 +55,11 @@ class TorchEngine(BaseDepthEngine):
                                                                       precision=precision),
                          input_size=size, depth_range=depth_range, upsample=upsample)
         self.precision = precision
-        self.model = model.float().eval().to(device).to(memory_format=torch.channels_last)
+        from ..models.fuse import fold_batchnorm
+
+        model = copy.deepcopy(model).float().eval()
+        self.folded_bn = fold_batchnorm(model)  # inference form: BatchNorm folded into the convolutions
+        self.model = model.to(device).to(memory_format=torch.channels_last)
         self.compiled = bool(compile)
         self._net = self.model
         if compile:
