@@ -137,9 +137,8 @@ def student_vs_teacher(student: torch.nn.Module, size: tuple[int, int], batch: i
     The student runs in its inference form (BatchNorm folded, channels_last). Both get the same normalised ``(batch, 3, H, W)`` input in eager PyTorch on ``device``; the
     teacher wrapper resizes it to its ViT grid (``patch * ceil(H / grid_stride)``), as in training.
     """
-    from ..models.teacher import DepthTeacher, build_teacher_model
-
     from ..models.fuse import fold_batchnorm
+    from ..models.teacher import DepthTeacher, build_teacher_model
 
     teacher = DepthTeacher(build_teacher_model(teacher_arch), grid_stride=grid_stride).eval().to(device)
     student = student.eval()
@@ -181,7 +180,7 @@ def _default_rig(batch: int, size: tuple[int, int]):
 def bench_backends(backends: list[str], *, checkpoint: str | None, model_config, size: tuple[int, int],
                    batch: int = 6, runs: int = 10, warmup: int = 2, device: str = "auto", precision: str = "fp32",
                    teacher_runs: int = 3, compile: bool = False, teacher_arch: str = "da_v2_small",
-                   progress=print) -> dict:
+                   teacher_grid_stride: int = 16, progress=print) -> dict:
     """Benchmark each backend in ``backends`` on a ``batch`` x ``size`` step; see module docstring.
 
     ``checkpoint``: a student checkpoint directory; ``None`` saves a randomly initialised student of
@@ -235,7 +234,8 @@ def bench_backends(backends: list[str], *, checkpoint: str | None, model_config,
             del engine
         progress(f"  student vs teacher {teacher_arch} (network only, eager torch) ...")
         result.update(student_vs_teacher(load_student(checkpoint), size, batch, dev, runs=teacher_runs, warmup=1,
-                                         precision=precision, teacher_arch=teacher_arch))
+                                         precision=precision, teacher_arch=teacher_arch,
+                                         grid_stride=teacher_grid_stride))
         progress(f"  teacher {result['teacher_network_p50_ms']:.1f} ms vs student "
                  f"{result['student_network_p50_ms']:.1f} ms: {result['student_vs_teacher_speedup']:.1f}x")
     finally:
