@@ -71,6 +71,9 @@ setup(
     entry_points={
         "console_scripts": [
             "disdepth = disdepth_core.cli:main",
+            "surround_depth_node = disdepth_ros.surround_depth_node:main",
+            "synthetic_cameras_node = disdepth_ros.synthetic_cameras_node:main",
+            "bag_player = disdepth_ros.bag_player:main",
         ],
     },
     zip_safe=False,

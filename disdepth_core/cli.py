@@ -18,6 +18,7 @@ from .errors import DisdepthError
 COMMAND_MODULES = [
     "disdepth_core.commands.demo",
     "disdepth_core.commands.rig",
+    "disdepth_core.commands.world",
     "disdepth_core.commands.export",
     "disdepth_core.commands.bench",
 ]

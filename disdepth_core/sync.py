@@ -12,7 +12,10 @@
 
 On top of that it handles a stream that stops (a camera that dies). The caller passes a
 monotonic receive time ``now_ns`` with each item (and to :meth:`poll`); a stream that has
-received nothing for ``timeout_s`` is *missing*. With ``policy='wait'`` nothing changes
+received nothing for ``timeout_s`` is *missing*. Silence is counted from the stream's last
+item or from the last (re)start, whichever is later: the first item ever, or the first after
+*every* stream was silent for ``timeout_s`` (a paused bag), so the first camera of a time
+step is never published alone just because the others had not started yet. With ``policy='wait'`` nothing changes
 (sets are only emitted complete, exactly like message_filters). With
 ``policy='drop_camera'`` the missing streams are left out and sets over the present
 streams are emitted, as long as at least ``min_streams`` are present; a stream that comes
@@ -123,8 +126,12 @@ class ApproximateTimeSync:
             raise KeyError(f"unknown stream {key!r} (streams: {', '.join(map(str, self.keys))})")
         stamp_ns = int(stamp_ns)
         with self._lock:
-            if now_ns is not None and self._start_ns is None:
-                self._start_ns = int(now_ns)
+            if now_ns is not None and self.timeout_ns is not None:
+                # first item ever, or first after every stream was silent: a (re)start. Streams
+                # are not missing until they have been given a timeout from here to show up.
+                refs = [self._ref(k) for k in self.keys]
+                if self._start_ns is None or all(r is None or now_ns - r > self.timeout_ns for r in refs):
+                    self._start_ns = int(now_ns)
             st = self.stats[key]
             st.received += 1
             st.last_stamp_ns = stamp_ns
@@ -152,8 +159,6 @@ class ApproximateTimeSync:
         since gone missing. With ``'wait'`` it never emits anything.
         """
         with self._lock:
-            if self._start_ns is None:
-                self._start_ns = int(now_ns)
             out = self._flush(self._present(now_ns)) if self.policy == "drop_camera" else []
         self._deliver(out)
         return out
@@ -176,11 +181,17 @@ class ApproximateTimeSync:
             return list(self.keys)
         present = []
         for k in self.keys:
-            last = self.stats[k].last_receive_ns
-            ref = last if last is not None else self._start_ns
+            ref = self._ref(k)
             if ref is None or now_ns - ref <= self.timeout_ns:
                 present.append(k)
         return present
+
+    def _ref(self, key: Hashable) -> int | None:
+        """Receive time a stream's silence is measured from: its last item, or the last (re)start."""
+        last = self.stats[key].last_receive_ns
+        if last is None:
+            return self._start_ns
+        return last if self._start_ns is None else max(last, self._start_ns)
 
     def _match(self, key: Hashable, stamp_ns: int, present: list[Hashable]) -> SyncedSet | None:
         """message_filters' search around the new item ``(key, stamp_ns)`` over ``present`` keys."""

@@ -16,6 +16,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 from disdepth_core.runtime.pointcloud import SurroundCloud
 
+try:  # optional: fast BGR -> RGB; a numpy fallback is used without it
+    import cv2 as _cv2
+except ImportError:  # pragma: no cover - depends on the install
+    _cv2 = None
+
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -73,32 +78,49 @@ def image_to_array(msg: Image) -> np.ndarray:
     return arr.astype(dtype, copy=False) if dt != dtype else arr
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """A camera image -> ``(H, W, 3)`` uint8 RGB (contiguous).
+def checked_pixels(msg: Image) -> np.ndarray:
+    """A camera image's pixels after every check, zero-copy where the layout allows.
 
-    Accepts rgb8, bgr8, rgba8, bgra8, mono8 and 32FC1 (intensity in [0, 1]); a float image
-    with NaN/Inf raises ``ImageError('non-finite pixels')``.
+    Accepts rgb8, bgr8, rgba8, bgra8, mono8 and 32FC1 (intensity in [0, 1]); raises
+    ``ImageError`` for another encoding, a bad step/size, or NaN/Inf in a float image.
+    Convert with :func:`pixels_to_rgb` (e.g. later, in another thread, into a batch).
     """
     if msg.encoding not in COLOUR_INPUTS:
         raise ImageError("wrong encoding", f"{msg.encoding!r} is not a camera image (expected one of {', '.join(COLOUR_INPUTS)})")
     a = image_to_array(msg)
-    enc = msg.encoding
-    if enc == "rgb8":
-        return np.ascontiguousarray(a)
-    if enc == "bgr8":
-        return np.ascontiguousarray(a[..., ::-1])
-    if enc == "rgba8":
-        return np.ascontiguousarray(a[..., :3])
-    if enc == "bgra8":
-        return np.ascontiguousarray(a[..., 2::-1])
-    if enc == "mono8":
-        return np.repeat(a[..., None], 3, axis=-1)
-    # 32FC1
-    if not np.isfinite(a).all():
+    if msg.encoding == "32FC1" and not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).sum())
         raise ImageError("non-finite pixels", f"{bad} NaN/Inf values in a 32FC1 image")
-    g = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.repeat(g[..., None], 3, axis=-1)
+    return a
+
+
+def pixels_to_rgb(pixels: np.ndarray, encoding: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Checked pixels of ``encoding`` -> ``(H, W, 3)`` uint8 RGB, written into ``out`` if given."""
+    h, w = pixels.shape[:2]
+    if out is None:
+        out = np.empty((h, w, 3), np.uint8)
+    if encoding == "rgb8":
+        np.copyto(out, pixels)
+    elif encoding in ("bgr8", "bgra8"):
+        if _cv2 is not None:  # SIMD channel swap: ~25x faster than a strided numpy copy at 1600x900
+            _cv2.cvtColor(pixels, _cv2.COLOR_BGR2RGB if encoding == "bgr8" else _cv2.COLOR_BGRA2RGB, dst=out)
+        else:
+            for k in range(3):
+                np.copyto(out[..., k], pixels[..., 2 - k])
+    elif encoding == "rgba8":
+        np.copyto(out, pixels[..., :3])
+    elif encoding == "mono8":
+        out[...] = pixels[..., None]
+    elif encoding == "32FC1":
+        out[...] = np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]
+    else:
+        raise ImageError("wrong encoding", f"{encoding!r} is not a camera image")
+    return out
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """A camera image -> ``(H, W, 3)`` uint8 RGB (contiguous); see :func:`checked_pixels`."""
+    return pixels_to_rgb(checked_pixels(msg), msg.encoding)
 
 
 def array_to_image(arr: np.ndarray, encoding: str, *, stamp: Time | None = None, frame_id: str = "") -> Image:

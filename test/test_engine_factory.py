@@ -13,6 +13,7 @@ from disdepth_core.runtime.box_room import make_box_room_frames
 from disdepth_core.runtime.engine_api import DepthEngine
 from disdepth_core.runtime.engine_config import EngineConfig
 from disdepth_core.runtime.factory import available_backends, create_engine
+from disdepth_core.runtime.gt_engine import GroundTruthEngine
 from disdepth_core.runtime.gt_frames import GroundTruthFrames
 
 
@@ -69,11 +70,15 @@ def test_ground_truth_engine_returns_truth(frames_file):
 
 def test_ground_truth_engine_rejects_unknown_images(frames_file):
     path, fr = frames_file
-    eng = create_engine(EngineConfig(backend="ground_truth", gt_frames=str(path), device="cpu"))
-    img = fr.images[0, :1].copy()
-    img[0, 0, 0, 0] ^= 1
-    with pytest.raises(DisdepthError, match=r"image 0 of the batch \(24x40\) is not in"):
-        eng.infer(img)
+    strict = GroundTruthEngine.from_file(path)
+    img = fr.images[0, :2].copy()
+    img[1, 0, 0, 0] ^= 1
+    with pytest.raises(DisdepthError, match=r"image 1 of the batch \(24x40\) is not in"):
+        strict.infer(img)
+    lenient = create_engine(EngineConfig(backend="ground_truth", gt_frames=str(path), device="cpu"))
+    d = lenient.infer(img).depth.numpy()  # the factory's engine: unknown image -> all NaN, others exact
+    assert np.isnan(d[1]).all() and lenient.unknown_images == 1
+    np.testing.assert_array_equal(d[0][fr.depth[0, 0] > 0], fr.depth[0, 0][fr.depth[0, 0] > 0])
 
 
 def test_frames_roundtrip_and_errors(frames_file, tmp_path):

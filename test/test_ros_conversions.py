@@ -127,3 +127,13 @@ def test_pointcloud2_layout(nuscenes_rig_path):
     assert len(msg.data) == 16 * 360
     back = pointcloud2_to_array(msg)
     np.testing.assert_array_equal(back.view(np.float32), cloud.points.view(np.float32))
+
+
+def test_bgr_fallback_without_opencv(monkeypatch):
+    import disdepth_ros.conversions as conv
+
+    msg = array_to_image(np.ascontiguousarray(RGB[..., ::-1]), "bgr8")
+    with_cv = image_to_rgb(msg)
+    monkeypatch.setattr(conv, "_cv2", None)
+    np.testing.assert_array_equal(image_to_rgb(msg), RGB)
+    np.testing.assert_array_equal(with_cv, RGB)

@@ -210,3 +210,25 @@ def test_callback_and_bad_arguments():
         ApproximateTimeSync(["a"], 2, 0.1, policy="later")
     with pytest.raises(ValueError, match="duplicate"):
         ApproximateTimeSync(["a", "a"], 2, 0.1)
+
+
+def test_drop_camera_start_and_restart_do_not_publish_the_first_camera_alone():
+    sync = ApproximateTimeSync(["a", "b", "c"], queue_size=5, slop_s=0.01, timeout_s=0.3, policy="drop_camera")
+    assert sync.poll(0) == []
+    # nothing for 5 s (node up, cameras not yet): the first image of a time step must wait for the others
+    t0 = 5_000 * MS
+    assert sync.add("a", t0, "a0", now_ns=t0) == []
+    assert sync.add("b", t0, "b0", now_ns=t0 + 2 * MS) == []
+    assert [s.keys for s in sync.add("c", t0, "c0", now_ns=t0 + 4 * MS)] == [["a", "b", "c"]]
+    # everything pauses for 2 s (bag paused), then restarts: again no lonely first camera
+    t1 = t0 + 2_000 * MS
+    assert sync.poll(t1) == []
+    assert sync.add("b", t1, "b1", now_ns=t1) == []
+    assert sync.add("a", t1, "a1", now_ns=t1 + MS) == []
+    assert [s.keys for s in sync.add("c", t1, "c1", now_ns=t1 + 2 * MS)] == [["a", "b", "c"]]
+    # then c stops: its partners are published without it once it is silent for the timeout
+    t2 = t1 + 100 * MS
+    assert sync.add("a", t2, "a2", now_ns=t2) == []
+    assert sync.add("b", t2, "b2", now_ns=t2) == []
+    assert sync.poll(t1 + 250 * MS) == []
+    assert [s.keys for s in sync.poll(t1 + 320 * MS)] == [["a", "b"]]

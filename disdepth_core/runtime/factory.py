@@ -36,6 +36,7 @@ def _build_ground_truth(cfg: EngineConfig) -> DepthEngine:
         device=resolve_device(cfg.device),
         depth_range=(cfg.min_depth, cfg.max_depth),
         input_size=tuple(cfg.input_size) if cfg.input_size[0] else None,
+        strict=False,  # an image altered on the way (resized, lossy) gets NaN depth, the others go on
     )
 
 

@@ -5,7 +5,8 @@ content hash in a :class:`GroundTruthFrames` file produced by the same synthetic
 that published the images. No model runs; it lets tests check that the node's plumbing
 (sync, batching, depth encoding, intrinsics scaling, point clouds) turns correct depth
 into correct outputs, bit for bit where the geometry allows. An image that is not in the
-file (altered on the way, e.g. lossy compression) raises a one-line error saying so.
+file (altered on the way, e.g. lossy compression or a resize) raises a one-line error
+saying so, or with ``strict=False`` gets all-NaN depth and is counted in ``unknown_images``.
 Never use it as a depth estimator.
 """
 
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import DisdepthError
 from .engine_api import InferenceResult
 from .gt_frames import GroundTruthFrames
+from .resize import nearest_indices
 
 
 def image_key(image: np.ndarray) -> str:
@@ -40,11 +41,13 @@ class GroundTruthEngine:
 
     def __init__(self, frames: GroundTruthFrames, *, device: torch.device | str = "cpu",
                  depth_range: tuple[float, float] = (0.5, 80.0), input_size: tuple[int, int] | None = None,
-                 source: str = "<frames>"):
+                 source: str = "<frames>", strict: bool = True):
         self.device = torch.device(device)
         self.depth_range = (float(depth_range[0]), float(depth_range[1]))
         self.input_size = tuple(input_size) if input_size else frames.size
         self.source = source
+        self.strict = strict
+        self.unknown_images = 0
         self._table: dict[str, np.ndarray] = {}
         for f in range(frames.num_frames):
             for n in range(len(frames.cameras)):
@@ -65,19 +68,23 @@ class GroundTruthEngine:
         depth = []
         for i, img in enumerate(imgs):
             d = self._table.get(image_key(img))
-            if d is None:
+            if d is None and not self.strict:
+                self.unknown_images += 1
+                d = np.zeros(img.shape[:2], np.float32)  # unknown truth -> NaN (invalid) below
+            elif d is None:
                 raise DisdepthError(
                     f"ground_truth engine: image {i} of the batch ({img.shape[0]}x{img.shape[1]}) "
                     f"is not in {self.source}"
                 )
             depth.append(d)
         t1 = time.perf_counter()
-        out = torch.from_numpy(np.stack(depth)).to(self.device, torch.float32)
+        stack = np.stack(depth)
+        hw = tuple(output_size) if output_size else imgs.shape[1:3]
+        if tuple(stack.shape[-2:]) != hw:  # nearest pixel centre: values are never blended
+            stack = stack[:, nearest_indices(stack.shape[1], hw[0])][:, :, nearest_indices(stack.shape[2], hw[1])]
+        out = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)).to(self.device)
         out = torch.where(torch.isfinite(out) & (out > 0), out, torch.full_like(out, float("nan")))
         out = torch.where(out > self.depth_range[1], torch.full_like(out, float("inf")), out)
-        hw = tuple(output_size) if output_size else imgs.shape[1:3]
-        if tuple(out.shape[-2:]) != hw:
-            out = F.interpolate(out[:, None], size=hw, mode="nearest-exact")[:, 0]
         t2 = time.perf_counter()
         ms = {"preprocess": 0.0, "network": (t1 - t0) * 1e3, "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
         return InferenceResult(depth=out, timings_ms=ms)

@@ -132,12 +132,15 @@ def depth_to_cloud(
         if colors.shape != (N, H, W, 3) or colors.dtype != torch.uint8:
             raise ValueError(f"colors must be uint8 ({N}, {H}, {W}, 3), got {colors.dtype} {tuple(colors.shape)}")
 
-    pts_cam = backproject(d, K)  # (N, H, W, 3)
     if stride > 1:
+        # Pixel (u', v') of the subsampled map is pixel (s u', s v') of the full one, so the
+        # subsampled map has intrinsics fx/s, fy/s, cx/s, cy/s (exact, no resampling).
         d = d[:, ::stride, ::stride]
-        pts_cam = pts_cam[:, ::stride, ::stride]
+        K = K.clone()
+        K[:, :2, :] = K[:, :2, :] / stride
         if colors is not None:
             colors = colors[:, ::stride, ::stride]
+    pts_cam = backproject(d, K)  # (N, h, w, 3)
     h, w = d.shape[1:]
     pts = transform_points(T, pts_cam.reshape(N, h * w, 3))  # (N, h*w, 3)
     valid = torch.isfinite(d) & (d > min_depth)

@@ -1,0 +1,93 @@
+"""Torch dataset over sequences in the synthetic world's native format (see ``docs/world.md``).
+
+Each item is one frame of one sequence as a :class:`SurroundSample`: six RGB images,
+exact z-depth with its validity mask, intrinsics and extrinsics. With ``size`` the images
+are resized (bilinear, antialiased), depth and mask by nearest neighbour (``nearest-exact``:
+each output pixel keeps the depth of the source pixel under its centre, so values stay
+exact depths of nearby rays; re-render at the target size for exact per-pixel truth) and
+``K`` is scaled with :func:`geometry.scale_intrinsics`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..errors import DisdepthError
+from ..geometry import CameraRig, scale_intrinsics
+from .sample import SurroundSample
+
+FORMAT = "disdepth-world"
+
+
+def find_sequences(root: str | Path) -> list[Path]:
+    """``root`` itself if it is a sequence (has ``meta.json``), else its sub-directories that are."""
+    root = Path(root)
+    if (root / "meta.json").is_file():
+        return [root]
+    if not root.is_dir():
+        raise DisdepthError(f"synthetic dataset root {root} does not exist")
+    seqs = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
+    if not seqs:
+        raise DisdepthError(f"no synthetic sequences (directories with meta.json) under {root}")
+    return seqs
+
+
+class SyntheticWorldDataset(Dataset):
+    """Frames of one or more native-format sequences under ``root``.
+
+    ``size`` (H, W) resizes; ``cameras`` selects and orders cameras (default: the rig's).
+    """
+
+    def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None):
+        self.size = tuple(size) if size is not None else None
+        self.items: list[tuple[Path, int, int]] = []  # (sequence dir, frame index, timestamp)
+        self.rigs: dict[Path, CameraRig] = {}
+        self.meta: dict[Path, dict] = {}
+        for seq in find_sequences(root):
+            meta = json.loads((seq / "meta.json").read_text())
+            if meta.get("format") != FORMAT:
+                raise DisdepthError(f"{seq / 'meta.json'}: key 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
+            rig = CameraRig.from_yaml(seq / "rig.yaml")
+            if cameras is not None:
+                rig = rig.subset(list(cameras))
+            self.rigs[seq], self.meta[seq] = rig, meta
+            poses = json.loads((seq / "poses.json").read_text())["frames"]
+            self.items += [(seq, int(p["index"]), int(p["timestamp_ns"])) for p in poses]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> SurroundSample:
+        seq, index, stamp = self.items[i]
+        rig = self.rigs[seq]
+        stem = f"{index:06d}"
+        imgs, depths, valids = [], [], []
+        for cam in rig.names:
+            img = np.asarray(Image.open(seq / "images" / cam / f"{stem}.png").convert("RGB"))
+            with np.load(seq / "depth" / cam / f"{stem}.npz") as z:
+                depths.append(torch.from_numpy(z["depth"].astype(np.float32)))
+                valids.append(torch.from_numpy(z["valid"].astype(bool)))
+            imgs.append(torch.from_numpy(img.copy()).permute(2, 0, 1))
+        images = torch.stack(imgs).float() / 255.0
+        depth = torch.stack(depths)
+        valid = torch.stack(valids)
+        K = rig.K_as()
+        if self.size is not None and tuple(images.shape[-2:]) != self.size:
+            src = tuple(images.shape[-2:])
+            images = torch.nn.functional.interpolate(images, size=self.size, mode="bilinear", align_corners=False,
+                                                     antialias=True).clamp(0, 1)
+            depth = torch.nn.functional.interpolate(depth[:, None], size=self.size, mode="nearest-exact")[:, 0]
+            valid = torch.nn.functional.interpolate(valid[:, None].float(), size=self.size, mode="nearest-exact")[:, 0] > 0.5
+            K = scale_intrinsics(K, src, self.size)
+        depth = torch.where(valid, depth, torch.zeros_like(depth))
+        return SurroundSample(
+            images=images, depth=depth, valid=valid, K=K, T_base_cam=rig.T_as(), cameras=list(rig.names),
+            timestamp_ns=stamp, meta={"sequence": str(seq), "frame": index, "seed": self.meta[seq].get("seed")},
+        )

@@ -1,0 +1,523 @@
+"""``surround_depth_node``: six cameras -> one batched depth engine -> REP 118 depth, cloud, diagnostics.
+
+Pipeline (threads): executor thread = image/CameraInfo callbacks (convert + check, then the
+approximate-time synchroniser) -> :class:`LatestSlot` (one set, newest wins, stale sets are
+counted) -> one inference worker thread (one ``engine.infer`` for all cameras of the set,
+then depth images, their CameraInfo and the merged cloud are published with the input
+stamps). Bad input is reported per camera and cause and never stops the node.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from disdepth_core.errors import DisdepthError
+from disdepth_core.geometry import CameraRig, scale_intrinsics
+from disdepth_core.paths import resolve_rig
+from disdepth_core.runtime.factory import create_engine
+from disdepth_core.runtime.pointcloud import depth_to_cloud
+from disdepth_core.runtime.resize import nearest_indices, resize_rgb
+from disdepth_core.sync import ApproximateTimeSync, SyncedSet
+
+from .conversions import (
+    ImageError,
+    camera_info_to_K,
+    checked_pixels,
+    cloud_to_pointcloud2,
+    compressed_to_rgb,
+    depth_to_image,
+    make_camera_info,
+    pixels_to_rgb,
+    stamp_to_ns,
+)
+from .latest_slot import LatestSlot
+from .params import SurroundDepthParams, flatten_params, params_from_flat
+from .qos_report import describe_qos, incompatible_qos_message
+
+NODE_NAME = "surround_depth_node"
+REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at most this often
+
+
+class Frame:
+    """One accepted camera image: checked pixels (a view of the message data) in ``encoding``,
+    its header and when it arrived (monotonic ns). Converted to RGB by the worker, into the batch."""
+
+    __slots__ = ("pixels", "encoding", "stamp", "frame_id", "recv_ns")
+
+    def __init__(self, pixels: np.ndarray, encoding: str, stamp, frame_id: str, recv_ns: int):
+        self.pixels, self.encoding, self.stamp, self.frame_id, self.recv_ns = pixels, encoding, stamp, frame_id, recv_ns
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[:2]
+
+
+class CameraState:
+    """Per-camera bookkeeping for diagnostics and intrinsics."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.received = 0
+        self.accepted = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.recv_times: collections.deque[int] = collections.deque(maxlen=50)
+        self.last_stamp_ns: int | None = None
+        self.size: tuple[int, int] | None = None  # (H, W) of the last accepted image
+        self.info_K: np.ndarray | None = None
+        self.info_size: tuple[int, int] | None = None
+        self.last_problem = ""
+        self.missing = False
+
+    def rate_hz(self, now_ns: int, timeout_ns: int) -> float:
+        t = self.recv_times
+        if len(t) < 2 or now_ns - t[-1] > timeout_ns:
+            return 0.0
+        return (len(t) - 1) / ((t[-1] - t[0]) / 1e9)
+
+
+class SurroundDepthNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self.p = self._declare_and_read_params()
+        self._warned: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+        p = self.p
+        if p.cpu_threads > 0:
+            torch.set_num_threads(p.cpu_threads)
+
+        full_rig = CameraRig.from_yaml(resolve_rig(p.rig))
+        try:
+            self.rig = full_rig.subset(p.cameras)
+        except KeyError as exc:
+            raise DisdepthError(f"parameter 'cameras': {exc.args[0]}") from None
+        self.cams = list(self.rig.names)
+        self.state = {c: CameraState(c) for c in self.cams}
+
+        self.engine = create_engine(p.engine)
+        self.sync = ApproximateTimeSync(
+            self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
+            policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,
+        )
+        self.slot = LatestSlot()
+        self.batch_hw: tuple[int, int] | None = None
+        self.counters = collections.Counter()
+        self.e2e_ms: collections.deque[float] = collections.deque(maxlen=300)
+        self.engine_ms: collections.deque[float] = collections.deque(maxlen=300)
+        self.done_times: collections.deque[float] = collections.deque(maxlen=300)
+        self.stage_ms = collections.defaultdict(lambda: collections.deque(maxlen=300))
+
+        # ---- QoS
+        self.in_qos = {
+            "sensor_data": qos_profile_sensor_data,
+            "reliable": QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE),
+            "best_effort": QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT),
+        }[p.input.qos]
+        self.out_qos = QoSProfile(
+            depth=p.output.qos_depth,
+            reliability=ReliabilityPolicy.RELIABLE if p.output.qos == "reliable" else ReliabilityPolicy.BEST_EFFORT,
+        )
+
+        # ---- subscriptions
+        self._subs = []
+        for cam in self.cams:
+            topic = p.input.image_topic.format(camera=cam)
+            if p.input.transport == "compressed":
+                topic = topic.rstrip("/") + "/compressed"
+                self._subscribe(CompressedImage, topic, lambda m, c=cam: self._on_image(c, m, compressed=True))
+            else:
+                self._subscribe(Image, topic, lambda m, c=cam: self._on_image(c, m, compressed=False))
+            if p.input.use_camera_info:
+                self._subscribe(CameraInfo, p.input.camera_info_topic.format(camera=cam),
+                                lambda m, c=cam: self._on_info(c, m))
+
+        # ---- publishers
+        self.pub_depth = {c: self._advertise(Image, p.output.depth_topic.format(camera=c)) for c in self.cams}
+        self.pub_info = {c: self._advertise(CameraInfo, p.output.depth_info_topic.format(camera=c)) for c in self.cams}
+        self.pub_cloud = self._advertise(PointCloud2, p.cloud.topic) if p.cloud.enabled else None
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self.tf_status = self._publish_tf_static() if p.publish_tf_static else "disabled by publish_tf_static"
+        if p.cloud.frame_id != self.rig.base_frame:
+            self.get_logger().warning(
+                f"cloud.frame_id '{p.cloud.frame_id}' differs from the rig's base frame '{self.rig.base_frame}': "
+                "the rig extrinsics are used as given, relative to cloud.frame_id"
+            )
+
+        self._start_ns = time.monotonic_ns()
+        self.create_timer(0.05, self._on_poll)
+        self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._worker.start()
+        e = p.engine
+        self.get_logger().info(
+            f"{len(self.cams)} cameras [{', '.join(self.cams)}] rig '{self.rig.name}'; engine {e.backend} on "
+            f"{self.engine.device} input {self.engine.input_size[0]}x{self.engine.input_size[1]}; output "
+            f"{p.output.depth_encoding} at {p.output.resolution} resolution; cloud "
+            f"{'on' if p.cloud.enabled else 'off'} (stride {p.cloud.stride}, max {p.cloud.max_range} m, "
+            f"rgb {p.cloud.rgb}, frame {p.cloud.frame_id}); sync slop {p.sync.slop} s queue {p.sync.queue_size} "
+            f"policy {p.sync.missing_policy} timeout {p.sync.missing_timeout} s; input QoS {p.input.qos} "
+            f"({p.input.transport}), output QoS {p.output.qos}; /tf_static: {self.tf_status}"
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_and_read_params(self) -> SurroundDepthParams:
+        values = {}
+        for fp in flatten_params():
+            desc = ParameterDescriptor(
+                description=fp.description, additional_constraints=fp.constraints, dynamic_typing=True
+            )
+            values[fp.name] = self.declare_parameter(fp.name, fp.default, desc).value
+        return params_from_flat(values)
+
+    # ------------------------------------------------------------------ QoS
+    def _subscribe(self, msg_type, topic: str, cb) -> None:
+        qos = self.in_qos
+        events = SubscriptionEventCallbacks(
+            incompatible_qos=lambda info, t=topic, q=qos: self._on_incompatible(t, "subscription", q, info)
+        )
+        self._subs.append(self.create_subscription(msg_type, topic, cb, qos, event_callbacks=events))
+
+    def _advertise(self, msg_type, topic: str):
+        qos = self.out_qos
+        events = PublisherEventCallbacks(
+            incompatible_qos=lambda info, t=topic, q=qos: self._on_incompatible(t, "publisher", q, info)
+        )
+        return self.create_publisher(msg_type, topic, qos, event_callbacks=events)
+
+    def _on_incompatible(self, topic: str, role: str, ours: QoSProfile, info: Any) -> None:
+        peers = (self.get_publishers_info_by_topic(topic) if role == "subscription"
+                 else self.get_subscriptions_info_by_topic(topic))
+        theirs = sorted({describe_qos(e.qos_profile) for e in peers if e.node_name != self.get_name()})
+        self._warn("qos", f"incompatible QoS {role} {topic}",
+                   incompatible_qos_message(topic, role, ours, theirs, info.last_policy_kind))
+        self.counters["qos_incompatible"] += 1
+
+    # ------------------------------------------------------------------ warnings
+    def _warn(self, who: str, cause: str, text: str) -> None:
+        """Log ``text`` the first time (who, cause) happens, then at most every REPEAT_WARNING_S with a count."""
+        now = time.monotonic()
+        with self._lock:
+            rec = self._warned.setdefault((who, cause), [-1e9, 0])
+            rec[1] += 1
+            if now - rec[0] < REPEAT_WARNING_S:
+                return
+            count, rec[0] = rec[1], now
+        suffix = f" ({count} times so far)" if count > 1 else ""
+        self.get_logger().warning(f"{text}{suffix}")
+
+    def _reject(self, cam: str, cause: str, detail: str) -> None:
+        st = self.state[cam]
+        st.rejected[cause] += 1
+        st.last_problem = f"{cause}: {detail}"
+        self._warn(cam, cause, f"{cam}: dropped image ({cause}): {detail}")
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, cam: str, msg, compressed: bool) -> None:
+        now = time.monotonic_ns()
+        st = self.state[cam]
+        st.received += 1
+        st.recv_times.append(now)
+        try:
+            if compressed:
+                pixels, encoding = compressed_to_rgb(msg), "rgb8"
+            else:
+                pixels, encoding = checked_pixels(msg), msg.encoding
+        except ImageError as exc:
+            self._reject(cam, exc.cause, str(exc))
+            return
+        hw = pixels.shape[:2]
+        if st.size is not None and hw != st.size:
+            self._warn(cam, f"resolution {hw}",
+                       f"{cam}: resolution changed from {st.size[1]}x{st.size[0]} to {hw[1]}x{hw[0]}; "
+                       "images are resized to the batch size and intrinsics scaled")
+            self.counters["resolution_changes"] += 1
+        st.size = hw
+        st.accepted += 1
+        st.last_stamp_ns = stamp_to_ns(msg.header.stamp)
+        if st.missing:
+            st.missing = False
+            self.get_logger().info(f"{cam}: publishing again")
+        for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
+            self._hand_off(s)
+
+    def _on_info(self, cam: str, msg: CameraInfo) -> None:
+        st = self.state[cam]
+        try:
+            K, hw = camera_info_to_K(msg)
+        except ImageError as exc:
+            st.rejected[exc.cause] += 1
+            st.last_problem = f"{exc.cause}: using the rig intrinsics"
+            self._warn(cam, exc.cause, f"{cam}: {exc}; using the rig intrinsics")
+            st.info_K = None
+            return
+        if st.info_K is None or not np.array_equal(K, st.info_K) or hw != st.info_size:
+            i = self.cams.index(cam)
+            K_rig = scale_intrinsics(self.rig.K[i], self.rig.sizes[i], hw).numpy()
+            rel = np.abs(K - K_rig)[[0, 1, 0, 1], [0, 1, 2, 2]] / np.maximum(np.abs(K_rig[[0, 1, 0, 1], [0, 1, 2, 2]]), 1)
+            if rel.max() > 0.02:
+                self._warn(cam, "CameraInfo differs from rig",
+                           f"{cam}: CameraInfo K (fx {K[0, 0]:.1f} fy {K[1, 1]:.1f} cx {K[0, 2]:.1f} cy {K[1, 2]:.1f} "
+                           f"at {hw[1]}x{hw[0]}) differs from the rig scaled to that size (fx {K_rig[0, 0]:.1f} "
+                           f"fy {K_rig[1, 1]:.1f} cx {K_rig[0, 2]:.1f} cy {K_rig[1, 2]:.1f}); using CameraInfo")
+        st.info_K, st.info_size = K, hw
+
+    def _hand_off(self, s: SyncedSet) -> None:
+        self.counters["sets_synced"] += 1
+        if self.slot.put(s):
+            self.counters["sets_dropped_stale"] += 1
+
+    def _on_poll(self) -> None:
+        now = time.monotonic_ns()
+        for s in self.sync.poll(now):
+            self._hand_off(s)
+        timeout = self.p.sync.missing_timeout
+        for cam in self._silent(now):
+            st = self.state[cam]
+            if st.received == 0:
+                if (now - self._start_ns) / 1e9 > max(5.0, timeout):
+                    topic = self.p.input.image_topic.format(camera=cam)
+                    st.last_problem = f"no image received yet on {topic}"
+                    self._warn(cam, "never published", f"{cam}: no image received yet on {topic}")
+                continue
+            if not st.missing:
+                st.missing = True
+                st.last_problem = f"no image for > {timeout} s"
+                self.counters["camera_outages"] += 1
+                policy = ("publishing the other cameras" if self.p.sync.missing_policy == "drop_camera"
+                          else "waiting for it (policy 'wait': no output)")
+                self._warn(cam, "stopped", f"{cam}: no image for > {timeout} s; {policy}")
+
+    def _silent(self, now: int) -> list[str]:
+        """Cameras without an image for longer than the missing timeout (or none at all yet)."""
+        t = self.p.sync.missing_timeout * 1e9
+        return [c for c, st in self.state.items() if not st.recv_times or now - st.recv_times[-1] > t]
+
+    # ------------------------------------------------------------------ inference worker
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            s = self.slot.take(timeout=0.1)
+            if s is None:
+                continue
+            try:
+                self._process(s)
+            except Exception as exc:  # never let the worker die; report and go on
+                self.counters["processing_errors"] += 1
+                self._warn("pipeline", type(exc).__name__,
+                           f"processing a set failed: {exc}\n{traceback.format_exc(limit=4)}")
+
+    def _intrinsics(self, cam: str, image_hw: tuple[int, int]) -> torch.Tensor:
+        """K (3, 3) float64 of camera ``cam`` for an image of size ``image_hw``."""
+        st = self.state[cam]
+        i = self.cams.index(cam)
+        if st.info_K is not None:
+            K, src = torch.from_numpy(st.info_K), st.info_size
+            if src != image_hw:
+                self._warn(cam, "CameraInfo size",
+                           f"{cam}: CameraInfo is for {src[1]}x{src[0]} but images are {image_hw[1]}x{image_hw[0]}; "
+                           "scaling its K")
+        else:
+            K, src = self.rig.K[i], self.rig.sizes[i]
+            if abs(src[0] / src[1] - image_hw[0] / image_hw[1]) > 0.01 * src[0] / src[1]:
+                self._warn(cam, "rig aspect",
+                           f"{cam}: no CameraInfo and the rig size {src[1]}x{src[0]} has another aspect ratio than "
+                           f"the images ({image_hw[1]}x{image_hw[0]}); rig K scaled per axis")
+        return scale_intrinsics(K, src, image_hw) if src != image_hw else K.clone()
+
+    def _process(self, s: SyncedSet) -> None:
+        p = self.p
+        cams = s.keys
+        frames: list[Frame] = [s.items[c] for c in cams]
+        last_recv = max(f.recv_ns for f in frames)
+        t_start = time.perf_counter()
+        sizes = [f.size for f in frames]
+        if self.batch_hw is None:
+            self.batch_hw = collections.Counter(sizes).most_common(1)[0][0]
+        bh, bw = self.batch_hw
+        batch = np.empty((len(frames), bh, bw, 3), np.uint8)
+        Ks = []
+        for j, (cam, f, hw) in enumerate(zip(cams, frames, sizes, strict=True)):
+            K = self._intrinsics(cam, hw)
+            if hw != self.batch_hw:  # a camera whose resolution changed: resize it to the batch
+                batch[j] = resize_rgb(pixels_to_rgb(f.pixels, f.encoding)[None], self.batch_hw)[0].numpy()
+                K = scale_intrinsics(K, hw, self.batch_hw)
+            else:
+                pixels_to_rgb(f.pixels, f.encoding, out=batch[j])
+            Ks.append(K)
+        out_hw = tuple(self.engine.input_size) if p.output.resolution == "model" else (bh, bw)
+        t_batch = time.perf_counter()
+        try:
+            result = self.engine.infer(batch, output_size=out_hw)
+        except (DisdepthError, RuntimeError, ValueError) as exc:
+            self.counters["engine_errors"] += 1
+            self._warn("engine", type(exc).__name__, f"engine failed on the set of {s.newest_stamp_ns} ns: {exc}")
+            return
+        t_engine = time.perf_counter()
+        self.engine_ms.append(float(result.timings_ms.get("total", float("nan"))))
+        depth = result.depth
+        K_out = torch.stack([scale_intrinsics(K, (bh, bw), out_hw) for K in Ks])
+        depth_np = depth.detach().to("cpu", torch.float32).numpy()
+        for j, (cam, f) in enumerate(zip(cams, frames, strict=True)):
+            frame_id = f.frame_id or self.rig.frame_ids[self.cams.index(cam)]
+            self.pub_depth[cam].publish(depth_to_image(depth_np[j], p.output.depth_encoding, stamp=f.stamp,
+                                                       frame_id=frame_id))
+            self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
+        t_depth = time.perf_counter()
+        if self.pub_cloud is not None:
+            idx = [self.cams.index(c) for c in cams]
+            colors = None
+            if p.cloud.rgb:  # colour of the nearest camera pixel (display only: no resampling cost)
+                colors = torch.from_numpy(batch[:, nearest_indices(bh, out_hw[0])][:, :, nearest_indices(bw, out_hw[1])])
+                colors = colors.to(depth.device)
+            cloud = depth_to_cloud(
+                depth, K_out.to(depth.device), self.rig.T_base_cam[idx].to(depth.device), colors=colors,
+                stride=p.cloud.stride, max_range=p.cloud.max_range, voxel_size=p.cloud.voxel_size,
+            )
+            self.pub_cloud.publish(cloud_to_pointcloud2(cloud, stamp=frames[0].stamp, frame_id=p.cloud.frame_id))
+        done = time.monotonic_ns()
+        t_done = time.perf_counter()
+        for name, a, b in (("batch", t_start, t_batch), ("engine_call", t_batch, t_engine),
+                           ("depth_publish", t_engine, t_depth), ("cloud", t_depth, t_done)):
+            self.stage_ms[name].append((b - a) * 1e3)
+        self.e2e_ms.append((done - last_recv) / 1e6)
+        self.done_times.append(done / 1e9)
+        self.counters["sets_processed"] += 1
+        if len(cams) < len(self.cams):
+            self.counters["sets_partial"] += 1
+
+    # ------------------------------------------------------------------ tf, diagnostics
+    def _publish_tf_static(self) -> str:
+        try:
+            from geometry_msgs.msg import TransformStamped
+            from tf2_ros.static_transform_broadcaster import StaticTransformBroadcaster
+        except ImportError:
+            return "not published (tf2_ros is not importable here; publish the rig extrinsics yourself)"
+        from disdepth_core.geometry import matrix_to_quaternion
+
+        transforms = []
+        for i in range(len(self.cams)):
+            T = self.rig.T_base_cam[i]
+            q = matrix_to_quaternion(T[:3, :3])
+            t = TransformStamped()
+            t.header.stamp = self.get_clock().now().to_msg()
+            t.header.frame_id = self.p.cloud.frame_id
+            t.child_frame_id = self.rig.frame_ids[i]
+            t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (float(v) for v in T[:3, 3])
+            t.transform.rotation.w, t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z = (
+                float(v) for v in q)
+            transforms.append(t)
+        self._tf_broadcaster = StaticTransformBroadcaster(self)
+        self._tf_broadcaster.sendTransform(transforms)
+        return f"published {len(transforms)} camera transforms from the rig"
+
+    def stats(self) -> dict[str, float]:
+        def pct(d, q):
+            return float(np.percentile(np.asarray(d), q)) if d else float("nan")
+
+        t = list(self.done_times)
+        thr = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        return {"e2e_p50_ms": pct(self.e2e_ms, 50), "e2e_p90_ms": pct(self.e2e_ms, 90),
+                "engine_p50_ms": pct(self.engine_ms, 50), "engine_p90_ms": pct(self.engine_ms, 90),
+                "throughput_hz": thr,
+                **{f"stage_{k}_p50_ms": pct(v, 50) for k, v in list(self.stage_ms.items())}}
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic_ns()
+        timeout_ns = int(self.p.sync.missing_timeout * 1e9)
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        st_all = self.stats()
+        pipe = DiagnosticStatus(name=f"{NODE_NAME}: pipeline", hardware_id=self.rig.name)
+        values = {**{k: f"{v:.3f}" for k, v in st_all.items()},
+                  **{k: str(self.counters[k]) for k in ("sets_synced", "sets_processed", "sets_dropped_stale",
+                                                        "sets_partial", "engine_errors", "processing_errors",
+                                                        "camera_outages", "resolution_changes", "qos_incompatible")}}
+        missing = [c for c in self.cams if self.state[c].missing]
+        values["missing_cameras"] = ",".join(missing)
+        pipe.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        bad = self.counters["engine_errors"] + self.counters["processing_errors"]
+        pipe.level = DiagnosticStatus.WARN if (missing or bad) else DiagnosticStatus.OK
+        pipe.message = (f"{len(missing)} camera(s) missing: {', '.join(missing)}" if missing
+                        else f"e2e p50 {st_all['e2e_p50_ms']:.1f} ms, {st_all['throughput_hz']:.1f} Hz")
+        statuses = [pipe]
+        for cam in self.cams:
+            st = self.state[cam]
+            d = DiagnosticStatus(name=f"{NODE_NAME}: {cam}", hardware_id=cam)
+            kv = {
+                "rate_hz": f"{st.rate_hz(now, timeout_ns):.2f}",
+                "received": str(st.received),
+                "accepted": str(st.accepted),
+                "dropped_bad": str(sum(st.rejected.values())),
+                "dropped_sync_overflow": str(self.sync.stats[cam].overflowed),
+                "last_stamp_ns": str(st.last_stamp_ns or 0),
+                "intrinsics": "CameraInfo" if st.info_K is not None else "rig",
+                **{f"dropped[{c}]": str(n) for c, n in st.rejected.items()},
+            }
+            d.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
+            if st.missing or st.received == 0:
+                d.level, d.message = DiagnosticStatus.STALE, st.last_problem or "no image yet"
+            elif st.rejected:
+                d.level, d.message = DiagnosticStatus.WARN, st.last_problem
+            else:
+                d.level, d.message = DiagnosticStatus.OK, "ok"
+            statuses.append(d)
+        arr.status = statuses
+        self.pub_diag.publish(arr)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.slot.close()
+        self._worker.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: spin until SIGINT/SIGTERM, then stop the worker and shut down cleanly."""
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    node = None
+    code = 0
+    try:
+        try:
+            node = SurroundDepthNode()
+        except DisdepthError as exc:
+            print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+        node.get_logger().info("shutting down")
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Helpers for tests with real ROS processes over real DDS: isolated env, child processes, a listener."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHM_PROFILE = REPO / "config" / "fastdds_shm.xml"
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    """Environment isolating one test run: own domain, localhost discovery, the SHM profile."""
+    env = dict(os.environ)
+    env.update({
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(SHM_PROFILE),
+        "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_COLORIZED_OUTPUT": "0",
+    })
+    return env
+
+
+def pick_domain_id() -> int:
+    # 1..100 (valid on Linux with default ports); random + pid so parallel runs rarely collide
+    return 1 + (os.getpid() * 7 + random.randrange(1000)) % 100
+
+
+class Child:
+    """A node process whose output goes to a log file; stopped with SIGINT, killed if it hangs."""
+
+    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log: Path, args: list[str] = ()):
+        self.log_path = log
+        self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args, *(["--ros-args", *ros_args] if ros_args else [])],
+            env=env, stdout=self._fh, stderr=subprocess.STDOUT, cwd=REPO,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        if not self._fh.closed:
+            self._fh.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float) -> bool:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if text in self.log():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int | None:
+        """Signal the process and wait; returns its exit code (None if it had to be killed)."""
+        code = None
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                code = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        else:
+            code = self.proc.returncode
+        self._fh.close()
+        return code
+
+
+class Listener:
+    """Subscriptions in the test process; messages stored per topic with their receive time."""
+
+    def __init__(self, rclpy_mod, context, name: str = "test_listener"):
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.rclpy = rclpy_mod
+        self.node = rclpy_mod.create_node(name, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.msgs: dict[str, list] = collections.defaultdict(list)
+
+    def sub(self, msg_type, topic: str, qos) -> None:
+        self.node.create_subscription(msg_type, topic, lambda m, t=topic: self.msgs[t].append((time.monotonic(), m)),
+                                      qos)
+
+    def spin_until(self, cond, timeout: float) -> bool:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if cond():
+                return True
+            self.executor.spin_once(timeout_sec=0.05)
+        return cond()
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()

@@ -1,0 +1,305 @@
+"""surround_depth_node end to end: publisher process -> node process -> subscriber (this process).
+
+Real DDS (own ROS_DOMAIN_ID, localhost discovery, the shipped SHM profile), bounded waits,
+child processes stopped in teardown. The node runs the test-only ground-truth engine, so
+its outputs can be checked exactly against the analytic box-room scene.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
+
+from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
+
+from disdepth_core.geometry import CameraRig, scale_intrinsics  # noqa: E402
+from disdepth_core.runtime.box_room import ROOM_HI, ROOM_LO, make_box_room_frames  # noqa: E402
+from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
+
+H, W = 96, 160
+RATE = 5.0
+NUM_FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = ros_env(pick_domain_id())
+    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        os.environ[k] = e[k]
+    return e
+
+
+@pytest.fixture(scope="module")
+def ros(env):
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield rclpy, ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory, nuscenes_rig_path):
+    rig = CameraRig.from_yaml(nuscenes_rig_path).resized(H, W)
+    frames = make_box_room_frames(rig, NUM_FRAMES, rate_hz=RATE)
+    path = frames.save(tmp_path_factory.mktemp("scene") / "frames.npz")
+    return rig, frames, path
+
+
+@pytest.fixture
+def procs():
+    started: list[Child] = []
+    yield started
+    for c in started:
+        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
+
+
+@pytest.fixture
+def listener(ros):
+    rclpy, ctx = ros
+    lis = Listener(rclpy, ctx, name=f"listener_{time.monotonic_ns() % 10**9}")
+    yield lis
+    lis.close()
+
+
+def reliable(depth=50):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def best_effort(depth=50):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def node_args(gt_path, *extra):
+    return ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=ground_truth",
+            "-p", f"engine.gt_frames:={gt_path}", "-p", "engine.device:=cpu", *extra]
+
+
+def publisher_args(gt_path, *extra):
+    return ["-p", f"frames:={gt_path}", "-p", f"rate:={RATE}", "-p", "stamp_source:=frames",
+            "-p", "wait_for_subscribers:=1", "-p", "start_delay:=1.5", *extra]
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, procs, listener, tmp_path):
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
+
+    rig, frames, path = scene
+    for c in rig.names:
+        listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+        listener.sub(CameraInfo, f"/{c}/depth/camera_info", reliable())
+    listener.sub(PointCloud2, "/surround_depth/points", reliable())
+    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node", publisher_args(path, "-p", f"count:={NUM_FRAMES}"), env,
+                tmp_path / "pub.log")
+    procs.append(pub)
+    clouds = listener.msgs["/surround_depth/points"]
+    ok = listener.spin_until(
+        lambda: len(clouds) >= NUM_FRAMES and all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= NUM_FRAMES
+                                                  for c in rig.names), timeout=45)
+    counts = {t: len(v) for t, v in listener.msgs.items()}
+    assert ok, f"outputs missing: {counts}\nnode log:\n{node.log()}\npublisher log:\n{pub.log()}"
+
+    stamps = [int(s) for s in frames.stamps_ns]
+    assert [stamp_ns(m) for _, m in clouds] == stamps  # one cloud per frame, input stamps, in order
+    for i, cam in enumerate(rig.names):
+        depth_msgs = [m for _, m in listener.msgs[f"/{cam}/depth/image_raw"]]
+        info_msgs = [m for _, m in listener.msgs[f"/{cam}/depth/camera_info"]]
+        assert [stamp_ns(m) for m in depth_msgs] == stamps
+        assert [stamp_ns(m) for m in info_msgs] == stamps
+        for f, m in enumerate(depth_msgs):
+            assert (m.encoding, m.height, m.width, m.header.frame_id) == ("32FC1", H, W, f"{cam}_optical_frame")
+            d = image_to_array(m)
+            gt = frames.depth[f, i]
+            np.testing.assert_array_equal(d[gt > 0], gt[gt > 0])  # perfect engine: exact
+            assert np.isnan(d[gt == 0]).all()  # sky: no truth -> NaN (REP 117 invalid)
+        np.testing.assert_allclose(np.asarray(info_msgs[0].k).reshape(3, 3), frames.K[i], rtol=1e-12)
+        assert (info_msgs[0].height, info_msgs[0].width) == (H, W)
+
+    centre = (np.array(ROOM_HI) + np.array(ROOM_LO)) / 2
+    half = (np.array(ROOM_HI) - np.array(ROOM_LO)) / 2
+    for f, (_, m) in enumerate(clouds):
+        assert m.header.frame_id == "base_link" and m.point_step == 16 and m.height == 1
+        pts = pointcloud2_to_array(m)
+        # the plumbing reproduces the cloud of the true depth exactly ...
+        exp = depth_to_cloud(torch.from_numpy(np.where(frames.depth[f] > 0, frames.depth[f], np.nan)),
+                             torch.from_numpy(frames.K), torch.from_numpy(frames.T_base_cam),
+                             colors=torch.from_numpy(frames.images[f]), stride=2, max_range=50.0)
+        np.testing.assert_array_equal(pts.view(np.float32), exp.points.view(np.float32))
+        # ... and that cloud lies on the room's walls and floor (independent of the pipeline)
+        xyz = np.stack([pts["x"], pts["y"], pts["z"]], -1).astype(np.float64)
+        xyz[:, 0] += 3.0 * f / RATE  # the rig moves 3 m/s along +x
+        on_surface = np.abs((xyz - centre) / half).max(-1)
+        np.testing.assert_allclose(on_surface, 1.0, atol=1e-4)
+        assert len(pts) > 0.5 * NUM_FRAMES and len(pts) == sum(exp.counts)
+
+    assert node.alive()
+    assert node.stop(signal.SIGINT) == 0, node.log()
+    assert "shutting down" in node.log()
+
+
+def test_yaml_and_cli_overrides_compressed_input_and_qos_warning(env, scene, procs, listener, tmp_path):
+    """A params file (16UC1, no cloud, compressed input, best-effort output) plus -p overrides."""
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from disdepth_ros.conversions import image_to_array
+
+    rig, frames, path = scene
+    cams = rig.names[:3]
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+        "cameras": list(cams),
+        "output": {"depth_encoding": "16UC1", "qos": "best_effort"},
+        "cloud": {"enabled": False},
+        "input": {"transport": "compressed"},
+    }}}))
+    for c in cams:
+        listener.sub(Image, f"/{c}/depth/image_raw", best_effort())
+        listener.sub(CameraInfo, f"/{c}/depth/camera_info", best_effort())
+    listener.sub(PointCloud2, "/surround_depth/points", best_effort())
+    listener.sub(Image, f"/{cams[0]}/depth/image_raw", reliable())  # incompatible with best-effort output
+    node = Child("disdepth_ros.surround_depth_node",
+                 node_args(path, "--params-file", str(params), "-p", "engine.input_size:=[48, 80]"),
+                 env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node",
+                publisher_args(path, "-p", "transport:=png", "-p", f"cameras:={list(cams)}".replace("'", '"'),
+                               "-p", f"count:={NUM_FRAMES}"),
+                env, tmp_path / "pub.log")
+    procs.append(pub)
+    topic0 = f"/{cams[0]}/depth/image_raw"
+    ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= NUM_FRAMES for c in cams[1:])
+                             and len(listener.msgs[topic0]) >= NUM_FRAMES, timeout=45)
+    assert ok, f"node log:\n{node.log()}\npublisher log:\n{pub.log()}"
+    m = listener.msgs[topic0][0][1]
+    assert (m.encoding, m.height, m.width) == ("16UC1", 48, 80)  # -p engine.input_size reached the node
+    d = image_to_array(m)
+    assert d.dtype == np.uint16 and (d > 0).any()
+    f0 = [int(s) for s in frames.stamps_ns].index(stamp_ns(m))
+    gt = torch.nn.functional.interpolate(torch.from_numpy(frames.depth[f0, 0])[None, None], size=(48, 80),
+                                         mode="nearest-exact")[0, 0].numpy()
+    exp = np.where((gt > 0) & (gt <= 65.535), np.rint(gt * 1000), 0).astype(np.uint16)
+    np.testing.assert_array_equal(d, exp)  # PNG is lossless: the GT engine recognised every image
+    info = listener.msgs[f"/{cams[0]}/depth/camera_info"][0][1]
+    K_exp = scale_intrinsics(torch.from_numpy(frames.K[0]), (H, W), (48, 80)).numpy()
+    np.testing.assert_allclose(np.asarray(info.k).reshape(3, 3), K_exp, rtol=1e-9)
+    assert not listener.msgs["/surround_depth/points"]  # cloud.enabled false from the YAML
+    assert not listener.msgs["/CAM_BACK/depth/image_raw"]  # cameras from the YAML
+    assert node.wait_log(f"QoS mismatch on {topic0}", 10), node.log()
+    line = next(x for x in node.log().splitlines() if "QoS mismatch" in x)
+    assert "BEST_EFFORT" in line and "RELIABLE" in line and "RELIABILITY" in line
+    assert node.stop(signal.SIGTERM) == 0, node.log()
+
+
+def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs, listener, tmp_path, ros):
+    """CAM_BACK misbehaves in turn (encoding, size, NaN, resolution, K = 0, silence); the rest keep flowing."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from disdepth_ros.conversions import array_to_image, make_camera_info
+
+    rig, frames, path = scene
+    bad = "CAM_BACK"
+    good = [c for c in rig.names if c != bad]
+    for c in rig.names:
+        listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+    listener.sub(DiagnosticArray, "/diagnostics", reliable())
+    faulty = {"mode": None}
+    pub_img = listener.node.create_publisher(Image, f"/{bad}/image_raw", reliable(5))
+    pub_info = listener.node.create_publisher(CameraInfo, f"/{bad}/camera_info", reliable(5))
+    rng = np.random.default_rng(1)
+
+    def on_front(msg):  # CAM_BACK's faulty image, stamped like the others' (a camera in sync, but broken)
+        mode, st = faulty["mode"], msg.header.stamp
+        if mode is None:
+            return
+        img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        if mode == "encoding":
+            m = array_to_image(img, "rgb8", stamp=st)
+            m.encoding = "yuv422"
+        elif mode == "size":
+            m = array_to_image(img, "rgb8", stamp=st)
+            m.data = bytes(m.data)[: len(m.data) // 2]
+        elif mode == "nan":
+            g = np.full((H, W), 0.5, np.float32)
+            g[3, 4] = np.nan
+            m = array_to_image(g, "32FC1", stamp=st)
+        elif mode == "ok":
+            m = array_to_image(img, "rgb8", stamp=st)
+        elif mode == "resolution":
+            m = array_to_image(img[::2, ::2].copy(), "rgb8", stamp=st)
+        elif mode == "zero_k":
+            info = make_camera_info(np.zeros((3, 3)), (H, W), stamp=st)
+            pub_info.publish(info)
+            m = array_to_image(img, "rgb8", stamp=st)
+        pub_img.publish(m)
+
+    listener.node.create_subscription(Image, "/CAM_FRONT/image_raw", on_front, best_effort(5))
+    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node",
+                publisher_args(path, "-p", f"cameras:={good}".replace("'", '"'), "-p", "stamp_source:=now",
+                               "-p", "rate:=10.0"),
+                env, tmp_path / "pub.log")
+    procs.append(pub)
+
+    def count(c):
+        return len(listener.msgs[f"/{c}/depth/image_raw"])
+
+    assert listener.spin_until(lambda: all(count(c) >= 2 for c in good), timeout=40), node.log() + pub.log()
+    expected_logs = {
+        "encoding": f"{bad}: dropped image (wrong encoding)",
+        "size": f"{bad}: dropped image (data size mismatch)",
+        "nan": f"{bad}: dropped image (non-finite pixels)",
+        "ok": None,
+        "resolution": f"{bad}: resolution changed from 160x96 to 80x48",
+        "zero_k": f"{bad}: CameraInfo K all zeros",
+        None: f"{bad}: no image for > 0.5 s",  # the camera stops
+    }
+    for mode, text in expected_logs.items():
+        faulty["mode"] = mode
+        before = {c: count(c) for c in good}
+        assert listener.spin_until(lambda b=before: all(count(c) >= b[c] + 4 for c in good), timeout=15), (
+            f"other cameras stalled during fault {mode!r}\n{node.log()}")
+        if text:
+            assert node.wait_log(text, 5), f"no warning {text!r}\n{node.log()}"
+        assert node.alive(), node.log()
+        if mode in ("ok", "resolution"):
+            assert count(bad) > 0  # accepted images are processed with the others
+    # diagnostics name the camera and the causes
+    diag = listener.msgs["/diagnostics"]
+    assert listener.spin_until(lambda: len(diag) > 0, timeout=5)
+    listener.spin_for(1.5)
+    last = diag[-1][1]
+    st = next(s for s in last.status if s.name.endswith(bad))
+    kv = {v.key: v.value for v in st.values}
+    for cause in ("wrong encoding", "data size mismatch", "non-finite pixels", "CameraInfo K all zeros"):
+        assert int(kv[f"dropped[{cause}]"]) >= 1, kv
+    assert st.level == st.STALE  # silent now
+    pipe = next(s for s in last.status if s.name.endswith("pipeline"))
+    pkv = {v.key: v.value for v in pipe.values}
+    assert bad in pkv["missing_cameras"] and int(pkv["sets_processed"]) > 10
+    assert float(pkv["e2e_p50_ms"]) > 0
+    good_st = next(s for s in last.status if s.name.endswith(good[0]))
+    assert good_st.level == good_st.OK and float({v.key: v.value for v in good_st.values}["rate_hz"]) > 5
+    assert node.stop(signal.SIGTERM) == 0, node.log()
