@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.demo",
     "disdepth_core.commands.rig",
     "disdepth_core.commands.world",
+    "disdepth_core.commands.export",
     "disdepth_core.commands.bench",
 ]
 

@@ -2,8 +2,14 @@
 student backbone with and without LG-Conv and of the teacher architectures, on one batch of
 ``--batch`` cameras at ``--size`` (default 6 x 352x640).
 
-Sections are independent flags so that more (e.g. ``--backend``) can be added beside
-``--models``; each contributes rows to the same table / JSON list.
+``--backend [LIST]``: the depth engines (torch, onnxruntime, tensorrt; default all available)
+on one step of ``--batch`` cameras at ``--size``: p50/p90 of pre-processing, network,
+post-processing and point cloud, throughput, peak memory, and the default student vs the
+Depth Anything V2-S architecture teacher (see :mod:`disdepth_core.runtime.bench`).
+
+Sections are independent flags; each adds its own table. ``--json``: with ``--models`` alone a
+JSON list of model rows; with ``--backend`` a JSON object (``backends`` with per-backend
+``p50_ms``..., ``student_vs_teacher_speedup``..., and ``models`` when ``--models`` is also given).
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ TEACHERS = ("tiny", "da_v2_small", "da_v2_base")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmark models (params, FLOPs, CPU latency)")
+    p = sub.add_parser("bench", help="benchmark models (params, FLOPs, CPU latency) and depth engine backends")
     what = p.add_argument_group("what to benchmark (at least one)")
     what.add_argument("--models", action="store_true", help="every backbone +/- LG-Conv and the teacher architectures")
+    what.add_argument("--backend", nargs="?", const="all", default=None, metavar="LIST",
+                      help="depth engines to time, comma-separated (torch,onnxruntime,tensorrt; default: all)")
     p.add_argument("--size", type=parse_size, default=(352, 640), help="image size HxW (default 352x640)")
     p.add_argument("--batch", type=positive_int, default=6, help="images per call, i.e. cameras (default 6)")
     p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model; the median is reported")
@@ -34,7 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fold", action="store_true", help="time students as trained (BatchNorm unfolded, "
                    "contiguous NCHW) instead of their inference form (BN folded, channels-last)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as a JSON list")
+    eng = p.add_argument_group("--backend options")
+    eng.add_argument("--checkpoint", default=None, help="student checkpoint directory (default: the shipped student, "
+                     "else random weights of --student's architecture)")
+    eng.add_argument("--device", default="auto", help="engine device: auto, cpu, cuda, cuda:N (default auto)")
+    eng.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    eng.add_argument("--compile", action="store_true", help="torch backend: torch.compile (CUDA graphs on GPU)")
+    eng.add_argument("--backend-runs", type=positive_int, default=20, help="timed steps per backend (default 20)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=run)
 
 
@@ -107,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from ..benchmark.model_cost import markdown_table
     from ..errors import DisdepthError
 
-    if not args.models:
-        raise DisdepthError("nothing to benchmark: pass --models")
+    if not args.models and not args.backend:
+        raise DisdepthError("nothing to benchmark: pass --models and/or --backend")
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = args.size
@@ -117,13 +132,48 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     if args.models:
         rows += model_rows(args)
-    ref = "teacher/da_v2_small" if any(r.name == "teacher/da_v2_small" for r in rows) else None
-    print()
-    print(markdown_table(rows, reference=ref))
+        ref = "teacher/da_v2_small" if any(r.name == "teacher/da_v2_small" for r in rows) else None
+        print()
+        print(markdown_table(rows, reference=ref))
+    data: object = [r.row() for r in rows]
+    if args.backend:
+        from ..runtime.bench import markdown_table as backend_table
+
+        data = backend_results(args)
+        if args.models:
+            data["models"] = [r.row() for r in rows]
+        print()
+        print(backend_table(data))
     if args.json:
         from pathlib import Path
 
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps([r.row() for r in rows], indent=2) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
     return 0
+
+
+def backend_results(args: argparse.Namespace) -> dict:
+    """``--backend``: the engine benchmark of :func:`disdepth_core.runtime.bench.bench_backends`."""
+    from ..errors import DisdepthError
+    from ..models.registry import load_model_config
+    from ..runtime.bench import bench_backends
+    from ..runtime.engine_config import BACKENDS
+    from ..runtime.model_metadata import default_checkpoint
+
+    engines = [b for b in BACKENDS if b != "ground_truth"]
+    names = engines if args.backend == "all" else [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = [b for b in names if b not in engines]
+    if unknown:
+        raise DisdepthError(f"--backend: unknown {', '.join(unknown)} (expected some of {', '.join(engines)})")
+    checkpoint = args.checkpoint
+    if checkpoint is None and default_checkpoint().is_dir():
+        checkpoint = str(default_checkpoint())
+    print(f"backends {', '.join(names)}: {args.batch} cameras x {args.size[0]}x{args.size[1]}, "
+          f"{args.precision}, {args.backend_runs} steps after {max(args.warmup, 1)} warm-up; "
+          f"weights: {checkpoint or 'random (architecture of ' + args.student + ')'}", flush=True)
+    return bench_backends(names, checkpoint=checkpoint, model_config=load_model_config(args.student),
+                          size=args.size, batch=args.batch, runs=args.backend_runs, warmup=max(args.warmup, 1),
+                          device=args.device, precision=args.precision, teacher_runs=args.runs,
+                          compile=args.compile, teacher_grid_stride=args.teacher_grid_stride,
+                          progress=lambda m: print(m, flush=True))

@@ -13,6 +13,7 @@ from ..config import ConfigError, cfg_field
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "ground_truth")
 PRECISIONS = ("fp32", "fp16", "bf16")
+UPSAMPLE_MODES = ("bilinear", "nearest")
 
 
 @dataclasses.dataclass
@@ -31,6 +32,19 @@ class EngineConfig:
     )
     min_depth: float = cfg_field(0.5, gt=0, help="smallest depth the engine reports, metres")
     max_depth: float = cfg_field(80.0, gt=0, help="largest depth; beyond it depth is +Inf (REP 117), metres")
+    compile: bool = cfg_field(
+        False, help="backend torch: torch.compile the network (CUDA: mode 'reduce-overhead', i.e. CUDA graphs)"
+    )
+    upsample: str = cfg_field(
+        "bilinear", choices=UPSAMPLE_MODES, help="depth resize to the output size: bilinear or nearest (no blending)"
+    )
+    cameras: list[str] = cfg_field(
+        default_factory=list, help="camera order of the batch; checked against an exported model's order ([] = no check)"
+    )
+    ort_providers: list[str] = cfg_field(
+        default_factory=list,
+        help="backend onnxruntime: execution providers in order ([] = TensorRT, CUDA, CPU as available)",
+    )
     gt_frames: str = cfg_field("", help="TEST ONLY, backend 'ground_truth': frames file (.npz) with the true depth")
 
     def validate(self) -> None:

@@ -40,9 +40,42 @@ def _build_ground_truth(cfg: EngineConfig) -> DepthEngine:
     )
 
 
+def _build_torch(cfg: EngineConfig) -> DepthEngine:
+    from .torch_engine import TorchEngine
+
+    return TorchEngine.from_config(cfg, resolve_device(cfg.device))
+
+
+def _build_onnxruntime(cfg: EngineConfig) -> DepthEngine:
+    from .ort_engine import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine.from_config(cfg, resolve_device(cfg.device))
+
+
+def _build_tensorrt(cfg: EngineConfig) -> DepthEngine:
+    from .tensorrt_engine import TensorRTEngine, import_tensorrt
+
+    import_tensorrt()  # one-line CapabilityError when TensorRT is absent
+    device = resolve_device("cuda" if cfg.device == "auto" else cfg.device)
+    return TensorRTEngine.from_config(cfg, device)
+
+
 _BUILDERS: dict[str, Callable[[EngineConfig], DepthEngine]] = {
+    "torch": _build_torch,
+    "onnxruntime": _build_onnxruntime,
+    "tensorrt": _build_tensorrt,
     "ground_truth": _build_ground_truth,
 }
+
+
+def backend_usable(backend: str) -> bool:
+    """Whether ``backend``'s dependencies import on this machine (no engine is built)."""
+    import importlib.util
+
+    needs = {"onnxruntime": "onnxruntime", "tensorrt": "tensorrt"}.get(backend)
+    if backend == "tensorrt" and not torch.cuda.is_available():
+        return False
+    return backend in _BUILDERS and (needs is None or importlib.util.find_spec(needs) is not None)
 
 
 def available_backends() -> list[str]:
