@@ -18,6 +18,8 @@ from .errors import DisdepthError
 COMMAND_MODULES = [
     "disdepth_core.commands.demo",
     "disdepth_core.commands.rig",
+    "disdepth_core.commands.train",
+    "disdepth_core.commands.eval",
 ]
 
 
