@@ -1,0 +1,77 @@
+"""Depth heads on the decoder output (METHOD.md §1). Both return depth in metres at stride 4.
+
+- :class:`DepthBinHead` (AdaBins-style): per-pixel logits over N bins (1x1 conv) from the finest decoder
+  level; per-image bin widths ``w = (d_max - d_min) * softmax(MLP(GAP(d32)))`` from the coarsest;
+  centres from cumulative widths; depth ``sum_i p_i c_i``.
+- :class:`RegressionHead` (ablation): ``d_min + (d_max - d_min) * sigmoid(conv1x1(d4))`` (METHOD says
+  ``sigmoid * d_max``; the offset keeps both heads inside the same [d_min, d_max]).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Width floor: keeps every bin strictly wider than zero, so centres strictly increase.
+_WIDTH_EPS = 1e-3
+
+
+class DepthBinHead(nn.Module):
+    """Adaptive depth bins.
+
+    ``forward(decoder_features)`` -> dict: ``depth`` (B, h, w) metres, ``bin_logits`` and
+    ``bin_probs`` (B, N, h, w), ``bin_centers`` (B, N) metres, strictly increasing, inside
+    ``(d_min, d_max)``; h, w = the finest decoder level (stride 4).
+    """
+
+    def __init__(self, channels: list[int], num_bins: int, d_min: float, d_max: float) -> None:
+        super().__init__()
+        self.num_bins = num_bins
+        self.d_min = float(d_min)
+        self.d_max = float(d_max)
+        # The decoder ends in a 3x3 conv-BN-ReLU at stride 4, so a 1x1 conv suffices here (cheap at H/4).
+        self.logits = nn.Conv2d(channels[0], num_bins, 1)
+        hidden = max(64, channels[3])
+        self.widths = nn.Sequential(nn.Linear(channels[3], hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_bins))
+
+    def bin_centers(self, coarse: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) coarsest decoder feature -> (B, N) centres in metres."""
+        w = torch.softmax(self.widths(coarse.mean(dim=(2, 3))), dim=1)
+        w = (w + _WIDTH_EPS) / (1.0 + self.num_bins * _WIDTH_EPS) * (self.d_max - self.d_min)
+        edges = self.d_min + torch.cumsum(w, dim=1)  # right edges, last == d_max
+        return edges - 0.5 * w
+
+    def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits = self.logits(decoder_features[0])
+        probs = torch.softmax(logits, dim=1)
+        centers = self.bin_centers(decoder_features[3])
+        depth = torch.einsum("bnhw,bn->bhw", probs, centers)
+        return {"depth": depth, "bin_logits": logits, "bin_probs": probs, "bin_centers": centers}
+
+
+class RegressionHead(nn.Module):
+    """Plain regression: ``forward(decoder_features)`` -> dict ``depth`` (B, h, w) metres in [d_min, d_max]."""
+
+    def __init__(self, channels: list[int], d_min: float, d_max: float) -> None:
+        super().__init__()
+        self.d_min = float(d_min)
+        self.d_max = float(d_max)
+        self.out = nn.Conv2d(channels[0], 1, 1)
+
+    def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = torch.sigmoid(self.out(decoder_features[0]))[:, 0]
+        return {"depth": self.d_min + (self.d_max - self.d_min) * x}
+
+
+def build_head(cfg, channels: list[int]) -> nn.Module:
+    """The head named by ``cfg.head`` (a ModelConfig)."""
+    if cfg.head == "bins":
+        return DepthBinHead(channels, cfg.num_bins, cfg.d_min, cfg.d_max)
+    return RegressionHead(channels, cfg.d_min, cfg.d_max)
+
+
+def upsample_depth(depth: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """(B, h, w) -> (B, H, W) bilinear (depth is linear in the bin probabilities, so this equals
+    upsampling the probabilities first)."""
+    return F.interpolate(depth[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
