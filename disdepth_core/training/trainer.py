@@ -3,7 +3,7 @@
 ``train(cfg)`` builds the stage, restores ``<out_dir>/checkpoints/last`` when present,
 runs ``cfg.steps`` optimiser steps with a progress bar, logs scalars to
 ``<out_dir>/log.csv``, checkpoints every ``ckpt_every`` steps, then exports the stage's
-result, draws ``loss_curve.png`` and, with ``val_data``, evaluates on held-out data.
+result, draws ``loss_curve.png`` and, with ``val_dataset``, evaluates on held-out data.
 
 Distributed: run under ``torchrun --nproc_per_node N`` (gloo on CPU, NCCL on CUDA). Each
 rank loads its own share of every global batch; the trainable module is wrapped in
@@ -64,9 +64,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True, confi
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train_config.yaml")
     torch.manual_seed(cfg.seed)
-    dataset = build_dataset(cfg.data, split=cfg.data.split)
+    dataset = build_dataset(cfg.dataset, split=cfg.dataset.split)
     if len(dataset) == 0:
-        raise DisdepthError(f"training data {cfg.data.name} ({cfg.data.root}, split {cfg.data.split}) is empty")
+        raise DisdepthError(f"training data {cfg.dataset.name} ({cfg.dataset.root}, split {cfg.dataset.split}) is empty")
     stage = STAGES[cfg.stage](cfg, device)
     use_cuda_tricks = device.type == "cuda"
     if use_cuda_tricks and cfg.channels_last:
@@ -127,7 +127,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True, confi
     if rank == 0:
         stage.export(out)
         _plot_losses(log_path, out / "loss_curve.png", title=f"{cfg.stage}: {out.name}")
-        if cfg.val_data is not None:
+        if cfg.val_dataset is not None:
             _evaluate(stage, cfg, out, device)
     if world > 1:
         dist.barrier()
@@ -138,16 +138,16 @@ def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
     from ..data.registry import build_dataset
     from ..evaluation.evaluate import evaluate_dataset, write_report
 
-    ds = build_dataset(cfg.val_data, split=cfg.val_data.split)
+    ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
     predict = stage.predictor()
     if cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity":
         # relative disparity -> depth up to scale: evaluate median-scaled only makes sense
         base = predict
         predict = lambda imgs: 1.0 / base(imgs).clamp_min(1e-6)  # noqa: E731
     with torch.no_grad():
-        summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_data.name, max_samples=cfg.val_max_samples,
+        summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=cfg.val_max_samples,
                                    device=device, progress=True)
-    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_data.name}")
+    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
 
 
 def _plot_losses(log_path: Path, png: Path, title: str) -> None:
