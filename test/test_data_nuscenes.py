@@ -58,6 +58,7 @@ def test_official_splits_sample_counts_and_shapes(nusc_root):
     assert all(s.valid[i].sum() > 30 for i in range(6))
     d = s.depth[s.valid]
     assert d.min() >= 0.1 and d.max() <= 80.0 and d.max() > 10.0  # metres; the ring wall at 15 m
+    assert val[1].meta["scene"] == "scene-0103" and val[1].valid.sum() > 300
     batch = collate_samples([train[0], train[2]])
     assert batch.images.shape == (2, 6, 3, *SIZE)
 
@@ -132,3 +133,28 @@ def test_corrupt_lidar_and_image_skipped(tmp_path, caplog):
     ds2 = build_dataset(_cfg(root2))
     assert ds2[0].meta["index"] == 1 and "CAM_BACK" in ds2.corrupt[0]
     assert np.isfinite(ds2[1].depth.numpy()).all()
+
+
+def test_projection_agrees_with_the_devkit(nusc_root):
+    """Our GT against nuscenes-devkit's own map_pointcloud_to_image for every camera."""
+    root, _ = nusc_root
+    ds = build_dataset(_cfg(root))
+    s = ds[1]
+    sample = ds.nusc.get("sample", s.meta["sample_token"])
+    for c, ch in enumerate(NUSCENES_CAMERAS):
+        pts, depths, _ = ds.nusc.explorer.map_pointcloud_to_image(sample["data"]["LIDAR_TOP"], sample["data"][ch],
+                                                                   min_dist=1.0)
+        u = np.round(pts[0]).astype(int)
+        v = np.round(pts[1]).astype(int)
+        keep = (u >= 0) & (u < SIZE[1]) & (v >= 0) & (v < SIZE[0]) & (depths <= 80.0)
+        assert keep.sum() > 30
+        devkit = np.full(SIZE, np.inf)
+        np.minimum.at(devkit, (v[keep], u[keep]), depths[keep])  # nearest point per pixel
+        hit = np.isfinite(devkit)
+        ours = s.depth[c].numpy()
+        # equal, except where a point the devkit drops (it keeps only 1 < u < W - 1) is nearer
+        assert np.all(ours[hit] <= devkit[hit] + 1e-4)
+        assert np.mean(np.abs(ours[hit] - devkit[hit]) < 1e-4) > 0.99
+        rows, cols = np.nonzero(~hit & (ours > 0))  # pixels only we fill: the devkit's 1-pixel margin
+        margin = (cols <= 1) | (cols >= SIZE[1] - 2) | (rows <= 1) | (rows >= SIZE[0] - 2)
+        assert np.all(margin | (ours[rows, cols] < 1.0))

@@ -270,8 +270,8 @@ def write_nuscenes(
         })
     poses: dict[int, torch.Tensor] = {}
 
-    def ego_pose(ts_us: int) -> str:
-        t = (ts_us - 1_532_402_900_000_000) * 1e-6
+    def ego_pose(ts_us: int, scene_start_us: int) -> str:
+        t = (ts_us - scene_start_us) * 1e-6  # seconds since the scene started
         T = _pose_T(yaw_rate * t, [speed * t * 0.3, 0.5 * math.sin(t), 0.0])
         poses[ts_us] = T
         tok = _token("ego", ts_us)
@@ -293,7 +293,7 @@ def write_nuscenes(
                                      "next": sample_tokens[k + 1] if k + 1 < n else ""})
             for c_i, ch in enumerate(channels):
                 sts = ts if ch == "LIDAR_TOP" else ts + int(camera_offsets_s[c_i] * 1e6)
-                ep = ego_pose(sts)
+                ep = ego_pose(sts, t0 + s_i * 100 * 500_000)
                 stem = f"n015-2018-07-24-11-22-45+0800__{ch}__{sts}"
                 if ch == "LIDAR_TOP":
                     fname = f"samples/{ch}/{stem}.pcd.bin"
@@ -415,7 +415,7 @@ def write_ddad(
             keys = []
             for c_i, ch in enumerate(["LIDAR"] + DDAD_CHANNELS):
                 sts = ts if ch == "LIDAR" else ts + int(camera_offsets_s[c_i - 1] * 1e6)
-                t = (sts - t0) * 1e-6
+                t = (sts - t0) * 1e-6 - s_i * 100.0  # seconds since the scene started
                 T_w_v = _pose_T(0.3 * t, [speed * t, 0.2 * t, 0.0])
                 poses[(scene, ch, k)] = T_w_v
                 if ch == "LIDAR":
