@@ -13,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, choices=["synthetic", "nuscenes", "ddad", "kitti", "nyu"])
     p.add_argument("--root", required=True, help="dataset root directory")
     p.add_argument("--split", default=None, help="split (default: the dataset's evaluation split)")
+    p.add_argument("--version", default=None, help="nuScenes table version (e.g. v1.0-mini; default v1.0-trainval)")
     p.add_argument("--config", default=None, help="an eval config YAML whose 'dataset:' section is used as the base")
     p.add_argument("--size", type=parse_size, default=None, help="evaluate at HxW (default: the model's input size)")
     p.add_argument("--crop", default="default", help="evaluation crop: default, none, garg, eigen")
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     ds_cfg = dataclasses.replace(
         base, name=args.dataset, root=args.root, split=args.split or (base.split if args.config else EVAL_SPLITS[args.dataset]),
         size=tuple(args.size) if args.size else tuple(model.config.input_size), augment=type(base.augment)(),
+        version=args.version or base.version,
     )
     ds_cfg.validate()
     dataset = build_dataset(ds_cfg, split=ds_cfg.split)

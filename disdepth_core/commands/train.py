@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="override steps")
     p.add_argument("--seed", type=int, default=None, help="override seed")
     p.add_argument("--device", default=None, help="override device (auto, cpu, cuda)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="checkpoint and stop at this step (continue later by running the same command)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the run directory has a checkpoint")
     p.set_defaults(func=run)
 
@@ -31,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
         cfg.validate()
-    out = train(cfg, resume=not args.no_resume, config_source=" ".join(shlex.quote(a) for a in sys.argv))
+    out = train(cfg, resume=not args.no_resume, stop_after=args.stop_after, config_source=" ".join(shlex.quote(a) for a in sys.argv))
     print(f"run directory: {out}")
     return 0

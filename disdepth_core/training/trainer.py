@@ -50,8 +50,20 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True, config_source: str = "") -> Path:
-    """Run (or resume) the training run ``cfg`` describes; returns its output directory."""
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    config_source: str = "",
+    stop_after: int | None = None,
+) -> Path:
+    """Run (or resume) the training run ``cfg`` describes; returns its output directory.
+
+    ``stop_after``: checkpoint and return once this step is reached (a time-boxed slice
+    of a long run; call again to continue). Export and evaluation happen only when the
+    run reaches ``cfg.steps``.
+    """
     from ..data.registry import build_dataset
 
     rank, world, local_rank = _distributed()
@@ -93,6 +105,13 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True, confi
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.stage}",
                disable=not progress or rank != 0, unit="step")
     for step in bar:
+        if stop_after is not None and step >= stop_after:
+            if rank == 0:
+                save_training_state(ckpt_dir, stage.modules, optimizer, step, {"config": config_source})
+            bar.close()
+            if world > 1:
+                dist.barrier()
+            return out
         f = lr_factor(step, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule, cfg.optim.min_lr_ratio)
         for g, lr in zip(optimizer.param_groups, base_lrs):
             g["lr"] = lr * f
@@ -124,6 +143,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, progress: bool = True, confi
                 save_training_state(ckpt_dir, stage.modules, optimizer, step + 1, {"config": config_source})
             if world > 1:
                 dist.barrier()
+    if world > 1:  # every rank records a checksum of its weights: they must be identical
+        digest = _weights_digest(trainable)
+        (out / f"ddp_rank{rank}.json").write_text(json.dumps({"rank": rank, "world": world, "sha256": digest}))
     if rank == 0:
         stage.export(out)
         _plot_losses(log_path, out / "loss_curve.png", title=f"{cfg.stage}: {out.name}")
@@ -177,5 +199,11 @@ def _plot_losses(log_path: Path, png: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+def _weights_digest(module: torch.nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
