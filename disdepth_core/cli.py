@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.rig",
     "disdepth_core.commands.train",
     "disdepth_core.commands.eval",
+    "disdepth_core.commands.ablate",
 ]
 
 
