@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.train",
     "disdepth_core.commands.eval",
     "disdepth_core.commands.ablate",
+    "disdepth_core.commands.bench",
 ]
 
 

@@ -26,18 +26,20 @@ class LocalGlobalConv(nn.Module):
     Args:
         conv: the local k x k convolution (any stride/groups).
         pool: pooled size s of the global branch (1 = a global vector, 2 = a 2x2 coarse map).
-        reduction: C_r = max(8, C_in // reduction) channels in the global branch.
+        reduction: C_r = C_in // reduction channels in the global branch (clamped to 8..128, as is
+            the MLP width C_out // reduction: global context needs few channels, and wide
+            depthwise stages would otherwise add ~1M parameters per wrapped conv).
     """
 
     def __init__(self, conv: nn.Conv2d, pool: int = 1, reduction: int = 4) -> None:
         super().__init__()
         c_in, c_out = conv.in_channels, conv.out_channels
-        c_r = max(8, c_in // reduction)
+        c_r = min(128, max(8, c_in // reduction))
         self.conv = conv
         self.pool = pool
         self.reduce = nn.Conv2d(c_in, c_r, 1)
         self.expand = nn.Conv2d(c_r, c_out, 1)
-        hidden = max(8, c_out // reduction)
+        hidden = min(128, max(8, c_out // reduction))
         # The MLP acts on (B, C, 1, 1) tensors: 1x1 convs export to ONNX as plain Conv nodes.
         self.attn = nn.Sequential(
             nn.Conv2d(c_out + c_r * pool * pool, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, c_out, 1)

@@ -1,0 +1,1 @@
+"""Measurement helpers for ``disdepth bench`` (model cost now; runtime backends later)."""

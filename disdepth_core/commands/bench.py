@@ -1,0 +1,129 @@
+"""``disdepth bench``: measure costs. ``--models``: parameters, FLOPs and CPU latency of every
+student backbone with and without LG-Conv and of the teacher architectures, on one batch of
+``--batch`` cameras at ``--size`` (default 6 x 352x640).
+
+Sections are independent flags so that more (e.g. ``--backend``) can be added beside
+``--models``; each contributes rows to the same table / JSON list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import parse_size, positive_int
+
+DEFAULT_STUDENT = "student_default"
+TEACHERS = ("tiny", "da_v2_small", "da_v2_base")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmark models (params, FLOPs, CPU latency)")
+    what = p.add_argument_group("what to benchmark (at least one)")
+    what.add_argument("--models", action="store_true", help="every backbone +/- LG-Conv and the teacher architectures")
+    p.add_argument("--size", type=parse_size, default=(352, 640), help="image size HxW (default 352x640)")
+    p.add_argument("--batch", type=positive_int, default=6, help="images per call, i.e. cameras (default 6)")
+    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model; the median is reported")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per model (default 1)")
+    p.add_argument("--only", default=None, help="comma-separated row names or prefixes to run (e.g. "
+                   "'student_default,teacher/da_v2_small')")
+    p.add_argument("--student", default=DEFAULT_STUDENT, help="student config (name or YAML) whose decoder/head "
+                   "all student rows use (default: student_default)")
+    p.add_argument("--teacher-grid-stride", type=positive_int, default=16,
+                   help="teacher input = patch * ceil(H / stride) (default 16, as in training)")
+    p.add_argument("--no-fold", action="store_true", help="time students as trained (BatchNorm unfolded, "
+                   "contiguous NCHW) instead of their inference form (BN folded, channels-last)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the rows as a JSON list")
+    p.set_defaults(func=run)
+
+
+def _selected(name: str, only: list[str] | None) -> bool:
+    return only is None or any(name == o or name.startswith(o) for o in only)
+
+
+def model_rows(args: argparse.Namespace) -> list:
+    """Benchmark rows for ``--models``."""
+    from dataclasses import replace
+
+    import torch
+
+    from ..benchmark.model_cost import count_params, measure
+    from ..models.backbones import list_backbones
+    from ..models.fuse import fold_batchnorm
+    from ..models.registry import load_model_config
+    from ..models.student import build_student
+    from ..models.teacher import DepthTeacher, build_teacher_model
+
+    only = [o.strip() for o in args.only.split(",")] if args.only else None
+    h, w = args.size
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, 3, h, w)
+    base = load_model_config(args.student)
+    lg_stages = list(base.lgconv_stages) or [4]
+    plan: list[tuple[str, object]] = [(DEFAULT_STUDENT if args.student == DEFAULT_STUDENT else f"student:{args.student}",
+                                       base)]
+    for name in list_backbones():
+        plan.append((f"student/{name}", replace(base, backbone=name, lgconv_stages=[])))
+        plan.append((f"student/{name}+lgconv", replace(base, backbone=name, lgconv_stages=lg_stages)))
+    rows = []
+    dec = "-".join(str(c) for c in base.decoder_channels)
+    for label, cfg in plan:
+        if not _selected(label, only):
+            continue
+        model = build_student(replace(cfg, pretrained=None)).eval()
+        params = count_params(model)  # as trained (folding merges BN parameters into conv biases)
+        xs = x
+        if not args.no_fold:
+            fold_batchnorm(model)
+            model = model.to(memory_format=torch.channels_last)
+            xs = x.contiguous(memory_format=torch.channels_last)
+        note = (f"{cfg.backbone}, LG-Conv stages {list(cfg.lgconv_stages) or 'none'}, decoder {dec}, "
+                f"{cfg.head} head" + (f" N={cfg.num_bins}" if cfg.head == "bins" else ""))
+        note += ", as trained" if args.no_fold else ", BN folded + channels-last"
+        cost = measure(label, model, xs, warmup=args.warmup, runs=args.runs, note=note)
+        cost.params = params
+        rows.append(_report(cost))
+    for preset in TEACHERS:
+        label = f"teacher/{preset}"
+        if not _selected(label, only):
+            continue
+        teacher = DepthTeacher(build_teacher_model(preset), grid_stride=args.teacher_grid_stride)
+        th, tw = teacher.input_size(h, w)
+        note = f"Depth Anything arch, random weights, ViT input {th}x{tw}"
+        rows.append(_report(measure(label, teacher, x, warmup=args.warmup, runs=args.runs, note=note)))
+    return rows
+
+
+def _report(cost):
+    print(f"  {cost.name:<36} {cost.params / 1e6:7.2f} M  {cost.flops / 1e9:8.1f} GFLOPs  "
+          f"{cost.latency_ms:9.1f} ms  (runs: {', '.join(f'{t:.0f}' for t in cost.latency_runs_ms)})", flush=True)
+    return cost
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..benchmark.model_cost import markdown_table
+    from ..errors import DisdepthError
+
+    if not args.models:
+        raise DisdepthError("nothing to benchmark: pass --models")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    h, w = args.size
+    print(f"benchmark: batch {args.batch} x 3 x {h} x {w}, {torch.get_num_threads()} torch threads, "
+          f"warm-up {args.warmup}, median of {args.runs} runs", flush=True)
+    rows = []
+    if args.models:
+        rows += model_rows(args)
+    ref = "teacher/da_v2_small" if any(r.name == "teacher/da_v2_small" for r in rows) else None
+    print()
+    print(markdown_table(rows, reference=ref))
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps([r.row() for r in rows], indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
