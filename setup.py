@@ -53,7 +53,7 @@ setup(
         "ros-wheels": ROS_WHEELS,
         "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.1"],
         "teacher": ["transformers>=4.45"],
-        "datasets": ["nuscenes-devkit>=1.1", "h5py>=3.8"],
+        "datasets": ["nuscenes-devkit>=1.1", "h5py>=3.8", "scipy>=1.10"],  # scipy: NYU splits.mat
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
@@ -66,6 +66,7 @@ setup(
             "transformers>=4.45",
             "nuscenes-devkit>=1.1",
             "h5py>=3.8",
+            "scipy>=1.10",
         ],
     },
     entry_points={

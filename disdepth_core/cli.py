@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.eval",
     "disdepth_core.commands.ablate",
     "disdepth_core.commands.bench",
+    "disdepth_core.commands.world",
 ]
 
 
