@@ -51,6 +51,7 @@ def make_config(tmp_path: Path, root: Path, **distill) -> Path:
         "distill": distill,
         "optim": {"lr": 1e-3, "warmup_steps": 1},
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     p = tmp_path / "train.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return p

@@ -142,13 +142,23 @@ class AcclimateStage:
         return {"total": loss, "depth": loss}
 
     def export(self, out_dir: Path) -> Path:
-        from ..models.ghost_decoder import save_acclimated
+        from .acclimated_io import save_acclimated
 
         return save_acclimated(self.acclimated, out_dir / "acclimated")
 
     def predictor(self):
         a = self.acclimated.eval()
         return lambda imgs: a(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["depth"]
+
+    def reference_predictor(self):
+        """The raw teacher before acclimation, as depth: 1/disparity (relative: compare median-scaled)."""
+        t = self.acclimated.teacher.eval()
+
+        def predict(imgs):
+            out = t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
+            return 1.0 / out.clamp_min(1e-6) if t.output_kind == "relative_disparity" else out
+
+        return predict
 
 
 # ----------------------------------------------------------------------------- student
@@ -195,9 +205,9 @@ class StudentStage:
 
             self.teacher = teacher_from_config(cfg.teacher, device=device)
             if d.acclimated:
-                from ..models.ghost_decoder import load_acclimated
+                from .acclimated_io import load_acclimated
 
-                self.acclimated = load_acclimated(Path(d.acclimated) / "acclimated", self.teacher, cfg.model).to(device)
+                self.acclimated = load_acclimated(Path(d.acclimated) / "acclimated", self.teacher).to(device)
                 self.acclimated.eval().requires_grad_(False)
                 target_channels = [student.feature_channels[lvl] for lvl in levels]
                 if d.init_decoder_from_ghost:
@@ -219,12 +229,12 @@ class StudentStage:
 
     @torch.no_grad()
     def _teacher_targets(self, x: torch.Tensor) -> dict:
-        t = self.teacher(x)
+        """Teacher output (B, H, W) and KD target features: adapted A_l(F_t^l) or raw neck levels."""
         if self.acclimated is not None:
-            feats = self.acclimated.adapt(t["features"], x.shape[-2:])
-        else:
-            feats = t["features"]
-        return {"output": t["output"], "features": feats}
+            t = self.acclimated.teacher_forward(x)  # its teacher may have fine-tuned last blocks
+            return {"output": t["output"], "features": self.acclimated.adapt(t, tuple(x.shape[-2:]))}
+        t = self.teacher(x)
+        return {"output": t["output"], "features": t["features"]}
 
     def losses(self, batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
         """Loss terms of one batch; ``model`` is the (possibly DDP-wrapped) StudentWithProjectors."""

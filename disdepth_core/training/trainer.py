@@ -170,6 +170,11 @@ def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
         summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=cfg.val_max_samples,
                                    device=device, progress=True)
     write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
+    if hasattr(stage, "reference_predictor"):  # acclimation: "preserves performance" is measured, not assumed
+        with torch.no_grad():
+            ref = evaluate_dataset(stage.reference_predictor(), ds, dataset_name=cfg.val_dataset.name,
+                                   max_samples=cfg.val_max_samples, device=device, progress=True)
+        write_report(ref, out / "eval_teacher_before", title=f"teacher before acclimation ({out.name})")
 
 
 def _plot_losses(log_path: Path, png: Path, title: str) -> None:
@@ -202,8 +207,9 @@ def _plot_losses(log_path: Path, png: Path, title: str) -> None:
 def _weights_digest(module: torch.nn.Module) -> str:
     import hashlib
 
+    # parameters only: BatchNorm running statistics are per-rank between DDP's buffer broadcasts
     h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
+    for k, v in sorted(module.named_parameters()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
