@@ -33,6 +33,44 @@ class StageBudget:
 
 
 @dataclasses.dataclass
+class WorldData:
+    """Synthetic-world sequences the ablation renders when missing (train and held-out seeds differ)."""
+
+    root: str = cfg_field("out/world", help="sequences go to <root>/train/seed<k> and <root>/val/seed<k>")
+    train_seeds: list[int] = cfg_field(default_factory=lambda: [1, 2, 3, 4], min=0)
+    val_seeds: list[int] = cfg_field(default_factory=lambda: [100], min=0)
+    frames: int = cfg_field(60, min=1, help="frames per sequence")
+    size: tuple[int, int] = cfg_field((128, 224), min=32, help="render size (H, W), multiples of 32")
+
+    def validate(self) -> None:
+        from ..config import ConfigError
+
+        if set(self.train_seeds) & set(self.val_seeds):
+            raise ConfigError("train and held-out seeds must differ", key="val_seeds")
+
+
+def render_world(w: WorldData) -> tuple[Path, Path]:
+    """Render every missing sequence with ``disdepth world``; returns (train_root, val_root)."""
+    import subprocess
+    import sys
+
+    root = Path(w.root)
+    for split, seeds in (("train", w.train_seeds), ("val", w.val_seeds)):
+        for seed in seeds:
+            out = root / split / f"seed{seed}"
+            if (out / "meta.json").is_file():
+                continue
+            if out.exists():
+                import shutil
+
+                shutil.rmtree(out)  # an interrupted render: start it again
+            cmd = [sys.executable, "-m", "disdepth_core.cli", "world", "--out", str(out), "--frames", str(w.frames),
+                   "--seed", str(seed), "--size", f"{w.size[0]}x{w.size[1]}"]
+            subprocess.run(cmd, check=True)
+    return root / "train", root / "val"
+
+
+@dataclasses.dataclass
 class AblationRow:
     name: str = cfg_field(help="row label, e.g. '+ attentive KD'")
     distill: dict[str, Any] = cfg_field(default_factory=dict, help="DistillConfig overrides; acclimated: true "
@@ -45,6 +83,7 @@ class AblationConfig:
     results: str = cfg_field("docs/results/synthetic_ablation", help="path stem of the .md/.json table")
     seeds: list[int] = cfg_field(default_factory=lambda: [0, 1], min=0)
     device: str = cfg_field("auto")
+    world: WorldData | None = cfg_field(None, help="render synthetic data first (sets dataset/val_dataset roots)")
     dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
     val_dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
     val_max_samples: int = cfg_field(0, min=0)
@@ -77,6 +116,10 @@ def run_ablation(ab: AblationConfig, *, stop_after_minutes: float | None = None,
 
     t0 = time.time()
     root = Path(ab.out_dir)
+    if ab.world is not None:
+        train_root, val_root = render_world(ab.world)
+        ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
+                                 val_dataset=dataclasses.replace(ab.val_dataset, root=str(val_root)))
 
     def time_left() -> bool:
         return stop_after_minutes is None or (time.time() - t0) / 60 < stop_after_minutes
