@@ -21,6 +21,9 @@ COMMAND_MODULES = [
     "disdepth_core.commands.world",
     "disdepth_core.commands.export",
     "disdepth_core.commands.bench",
+    "disdepth_core.commands.train",
+    "disdepth_core.commands.eval",
+    "disdepth_core.commands.ablate",
 ]
 
 

@@ -7,10 +7,13 @@ from .cross_interaction_kd import (
     scale_invariant_depth,
     soft_bin_targets,
 )
+from .scale_shift_invariant import align_scale_shift, ssi_disparity_loss
 from .silog import silog_loss
 from .view_relational_kd import pooled_overlap_features, relation_matrix, view_relational_kd_loss
 
 __all__ = [
+    "align_scale_shift",
+    "ssi_disparity_loss",
     "attentive_kd_loss",
     "bin_chamfer_loss",
     "cross_interaction_kd_loss",

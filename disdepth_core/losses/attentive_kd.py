@@ -50,10 +50,11 @@ def attentive_kd_loss(
     ``pixel_weight`` (B, H, W), optional, e.g. a depth-gradient map, is resized to each
     level and multiplies the teacher attention (renormalised). Per level::
 
-        L = sum_hw HW * M(h, w) * |S_hat - T_hat|^2 / C  (+ attention_transfer * |M_s - M_t|_1)
+        L = mean_hw( HW * M(h, w) * |S_hat - T_hat|^2 / C )  (+ attention_transfer * |M_s - M_t|_1)
 
-    averaged over the batch. Uniform ``M = 1/HW`` (``attentive=False``) gives the mean
-    squared distance of normalised features.
+    averaged over the batch: METHOD.md's sum divided by HW, so that uniform ``M = 1/HW``
+    (``attentive=False``) gives exactly the mean squared distance of normalised features
+    and the plain and attentive variants share one scale.
     """
     if len(student) != len(teacher):
         raise ValueError(f"attentive_kd_loss: {len(student)} student levels vs {len(teacher)} teacher levels")
@@ -70,7 +71,7 @@ def attentive_kd_loss(
                 pw = F.interpolate(pixel_weight[:, None].to(m_t.dtype), size=(h, w), mode="area")[:, 0]
                 m_t = m_t * pw
                 m_t = m_t / m_t.sum((1, 2), keepdim=True).clamp_min(1e-12)
-            level_loss = (h * w * m_t * dist).sum((1, 2)).mean()
+            level_loss = (m_t * dist).sum((1, 2)).mean()  # = mean_hw(HW * M * dist)
             if attention_transfer > 0:
                 m_s = spatial_attention(s, p=p, tau=tau)
                 level_loss = level_loss + attention_transfer * (m_s - m_t).abs().sum((1, 2)).mean()

@@ -1,0 +1,1 @@
+"""Training: teacher fitting, ghost-decoder acclimation and student distillation (METHOD.md §3-6)."""

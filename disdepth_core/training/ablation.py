@@ -1,0 +1,199 @@
+"""The ablation of METHOD.md §8 as one resumable command: ``disdepth ablate --config FILE``.
+
+For every seed: fit the teacher (stage ``teacher``), acclimate it (stage ``acclimate``),
+then train one student per row at the same budget, data and seed, and evaluate every
+student and the acclimated teacher on held-out data. Every run is an ordinary training
+run directory under ``<out_dir>/seed<k>/<row>``; a finished run (its ``eval/metrics.json``
+exists) is skipped and an interrupted one resumes from its checkpoint, so calling the
+command again continues where it stopped (``--stop-after-minutes`` time-boxes a call).
+The table (mean ± spread over seeds) goes to ``<results>.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import cfg_field, from_dict, to_dict
+from ..data.dataset_config import DatasetConfig
+from ..models.config import ModelConfig
+from ..models.teacher_config import TeacherConfig
+from .config import DistillConfig, OptimConfig, TrainConfig
+
+
+@dataclasses.dataclass
+class StageBudget:
+    steps: int = cfg_field(500, min=1)
+    batch_size: int = cfg_field(2, min=1)
+    optim: OptimConfig = cfg_field(default_factory=OptimConfig)
+
+
+@dataclasses.dataclass
+class WorldData:
+    """Synthetic-world sequences the ablation renders when missing (train and held-out seeds differ)."""
+
+    root: str = cfg_field("out/world", help="sequences go to <root>/train/seed<k> and <root>/val/seed<k>")
+    train_seeds: list[int] = cfg_field(default_factory=lambda: [1, 2, 3, 4], min=0)
+    val_seeds: list[int] = cfg_field(default_factory=lambda: [100], min=0)
+    frames: int = cfg_field(60, min=1, help="frames per sequence")
+    size: tuple[int, int] = cfg_field((128, 224), min=32, help="render size (H, W), multiples of 32")
+
+    def validate(self) -> None:
+        from ..config import ConfigError
+
+        if set(self.train_seeds) & set(self.val_seeds):
+            raise ConfigError("train and held-out seeds must differ", key="val_seeds")
+
+
+def render_world(w: WorldData) -> tuple[Path, Path]:
+    """Render every missing sequence with ``disdepth world``; returns (train_root, val_root)."""
+    import subprocess
+    import sys
+
+    root = Path(w.root)
+    for split, seeds in (("train", w.train_seeds), ("val", w.val_seeds)):
+        for seed in seeds:
+            out = root / split / f"seed{seed}"
+            if (out / "meta.json").is_file():
+                continue
+            if out.exists():
+                import shutil
+
+                shutil.rmtree(out)  # an interrupted render: start it again
+            cmd = [sys.executable, "-m", "disdepth_core.cli", "world", "--out", str(out), "--frames", str(w.frames),
+                   "--seed", str(seed), "--size", f"{w.size[0]}x{w.size[1]}"]
+            subprocess.run(cmd, check=True)
+    return root / "train", root / "val"
+
+
+@dataclasses.dataclass
+class AblationRow:
+    name: str = cfg_field(help="row label, e.g. '+ attentive KD'")
+    distill: dict[str, Any] = cfg_field(default_factory=dict, help="DistillConfig overrides; acclimated: true "
+                                                                   "uses this seed's acclimate run")
+
+
+@dataclasses.dataclass
+class AblationConfig:
+    out_dir: str = cfg_field("out/ablation")
+    results: str = cfg_field("docs/results/synthetic_ablation", help="path stem of the .md/.json table")
+    seeds: list[int] = cfg_field(default_factory=lambda: [0, 1], min=0)
+    device: str = cfg_field("auto")
+    world: WorldData | None = cfg_field(None, help="render synthetic data first (sets dataset/val_dataset roots)")
+    dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
+    val_dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
+    val_max_samples: int = cfg_field(0, min=0)
+    model: ModelConfig = cfg_field(default_factory=ModelConfig)
+    teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig)
+    teacher_budget: StageBudget = cfg_field(default_factory=StageBudget)
+    acclimate_budget: StageBudget = cfg_field(default_factory=StageBudget)
+    student_budget: StageBudget = cfg_field(default_factory=StageBudget)
+    rows: list[AblationRow] = cfg_field(default_factory=list)
+
+
+def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: StageBudget, **kw) -> TrainConfig:
+    cfg = TrainConfig(
+        stage=stage, out_dir=str(out), seed=seed, steps=budget.steps, batch_size=budget.batch_size,
+        log_every=10, ckpt_every=max(10, budget.steps // 10), device=ab.device, dataset=ab.dataset,
+        val_dataset=ab.val_dataset, val_max_samples=ab.val_max_samples, model=ab.model,
+        teacher=ab.teacher, optim=budget.optim, **kw,
+    )
+    cfg.validate()
+    return cfg
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "row"
+
+
+def run_ablation(ab: AblationConfig, *, stop_after_minutes: float | None = None, progress: bool = True) -> dict:
+    """Run every missing piece of the ablation, then write the table; returns the table dict."""
+    from .trainer import train
+
+    t0 = time.time()
+    root = Path(ab.out_dir)
+    if ab.world is not None:
+        train_root, val_root = render_world(ab.world)
+        ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
+                                 val_dataset=dataclasses.replace(ab.val_dataset, root=str(val_root)))
+
+    def time_left() -> bool:
+        return stop_after_minutes is None or (time.time() - t0) / 60 < stop_after_minutes
+
+    def done(run: Path) -> bool:
+        return (run / "eval" / "metrics.json").is_file()
+
+    for seed in ab.seeds:
+        sd = root / f"seed{seed}"
+        teacher_run = sd / "teacher"
+        if not done(teacher_run) and time_left():
+            train(_run_cfg(ab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
+        teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
+        accl_run = sd / "acclimate"
+        if not done(accl_run) and time_left():
+            train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "acclimate", accl_run, seed,
+                           ab.acclimate_budget), progress=progress)
+        for row in ab.rows:
+            run = sd / _slug(row.name)
+            if done(run) or not time_left():
+                continue
+            d = dict(row.distill)
+            if d.pop("acclimated", False):
+                d["acclimated"] = str(accl_run)
+            distill = from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
+            train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "student", run, seed, ab.student_budget,
+                           distill=distill), progress=progress)
+    return write_table(ab)
+
+
+def _mean_spread(vals: list[float]) -> tuple[float, float]:
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    if not vals:
+        return math.nan, math.nan
+    m = sum(vals) / len(vals)
+    return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
+
+
+def write_table(ab: AblationConfig) -> dict:
+    """Collect finished runs into ``<results>.json`` and ``.md`` (mean ± half-range over seeds)."""
+    from ..models.checkpoint import load_student
+
+    root = Path(ab.out_dir)
+    rows = []
+    entries = [(r.name, _slug(r.name)) for r in ab.rows] + [("teacher (acclimated)", "acclimate")]
+    for name, slug in entries:
+        metrics = []
+        for seed in ab.seeds:
+            f = root / f"seed{seed}" / slug / "eval" / "metrics.json"
+            if f.is_file():
+                metrics.append(json.loads(f.read_text()))
+        if not metrics:
+            continue
+        row: dict[str, Any] = {"name": name, "seeds": len(metrics)}
+        for k in ("abs_rel", "rmse", "a1"):
+            m, s = _mean_spread([x["metric"]["all"][k] for x in metrics])
+            row[k], row[f"{k}_spread"] = m, s
+        m, s = _mean_spread([x.get("cross_view") for x in metrics])
+        row["cross_view"], row["cross_view_spread"] = m, s
+        student_dir = root / f"seed{ab.seeds[0]}" / slug / "student"
+        if student_dir.is_dir():
+            model = load_student(student_dir)
+            row["params"] = sum(p.numel() for p in model.parameters())
+        rows.append(row)
+    table = {"config": to_dict(ab), "rows": rows}
+    stem = Path(ab.results)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(table, indent=2, default=float) + "\n")
+    md = ["| row | seeds | AbsRel | RMSE (m) | δ<1.25 | cross-view | params |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(
+            f"| {r['name']} | {r['seeds']} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
+            f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['cross_view']:.4f} ± "
+            f"{r['cross_view_spread']:.4f} | {r.get('params', '')} |"
+        )
+    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    return table

@@ -1,0 +1,102 @@
+"""Typed training configuration (``config/train/*.yaml``): one file describes one run.
+
+Every method piece has a switch in :class:`DistillConfig` so that an ablation turns it off
+by configuration alone: plain vs attentive feature KD, acclimated (ghost-decoder) targets,
+cross-interaction bin KD and view-relational KD.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ..config import ConfigError, cfg_field
+from ..data.dataset_config import DatasetConfig
+from ..models.config import ModelConfig
+from ..models.teacher_config import TeacherConfig
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """AdamW with linear warm-up and cosine (or constant) decay."""
+
+    lr: float = cfg_field(3e-4, gt=0, help="peak learning rate")
+    weight_decay: float = cfg_field(1e-4, min=0)
+    warmup_steps: int = cfg_field(50, min=0)
+    schedule: Literal["cosine", "constant"] = cfg_field("cosine")
+    min_lr_ratio: float = cfg_field(0.05, min=0, max=1, help="final lr / peak lr (cosine)")
+    grad_clip: float = cfg_field(1.0, min=0, help="max gradient norm; 0 = off")
+    teacher_lr_mult: float = cfg_field(0.1, min=0, help="lr factor of unfrozen teacher blocks (acclimate stage)")
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    """Which distillation terms the student stage uses, and their weights."""
+
+    feature_kd: Literal["off", "plain", "attentive"] = cfg_field(
+        "off", help="feature KD on encoder levels: off, plain (uniform weights) or attentive (METHOD §4)"
+    )
+    feature_kd_weight: float = cfg_field(1.0, min=0)
+    feature_levels: list[int] = cfg_field(default_factory=lambda: [2, 3], min=0, max=3,
+                                          help="encoder pyramid levels distilled (0..3 = strides 4..32)")
+    attention_tau: float = cfg_field(1.0, gt=0, help="temperature of the teacher spatial attention")
+    attention_transfer: float = cfg_field(1.0, min=0, help="weight of |M_s - M_t|_1")
+    acclimated: str = cfg_field("", help="run dir of an 'acclimate' stage: KD targets are its adapted teacher "
+                                         "features (ghost-decoder acclimation); empty = raw teacher features")
+    init_decoder_from_ghost: bool = cfg_field(False, help="start the student decoder+head from the ghost decoder")
+    ckd: bool = cfg_field(False, help="cross-interaction KD on depth-bin probabilities (METHOD §5)")
+    ckd_kd_weight: float = cfg_field(1.0, min=0)
+    ckd_cross_weight: float = cfg_field(1.0, min=0)
+    ckd_chamfer_weight: float = cfg_field(0.01, min=0)
+    ckd_sigma: float = cfg_field(0.5, gt=0, help="soft-bin kernel width in bin units")
+    vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")
+    vrkd_weight: float = cfg_field(1.0, min=0)
+    vrkd_level: int = cfg_field(2, min=0, max=3, help="encoder level whose features are related")
+    vrkd_grid: int = cfg_field(4, min=1, help="k: pooled k x k cells per overlap region")
+    vrkd_tau: float = cfg_field(0.1, gt=0)
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.feature_kd != "off" or self.ckd or self.vrkd
+
+
+@dataclasses.dataclass
+class AcclimateConfig:
+    train_last_blocks: int = cfg_field(0, min=0, help="unfreeze the teacher's last N transformer blocks")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run (``disdepth train --config FILE``)."""
+
+    stage: Literal["teacher", "acclimate", "student"] = cfg_field("student")
+    out_dir: str = cfg_field("out/train/run", help="run directory: checkpoints, logs, plots, final weights")
+    seed: int = cfg_field(0, min=0)
+    steps: int = cfg_field(1000, min=1, help="optimiser steps")
+    batch_size: int = cfg_field(2, min=1, help="time steps per batch and process (each has all cameras)")
+    log_every: int = cfg_field(10, min=1)
+    ckpt_every: int = cfg_field(200, min=1, help="checkpoint (resumable) every N steps")
+    device: str = cfg_field("auto", help="auto | cpu | cuda | cuda:N")
+    amp: bool = cfg_field(True, help="bf16 autocast on CUDA (ignored on CPU)")
+    channels_last: bool = cfg_field(True, help="channels_last memory format on CUDA")
+    dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig, help="training data (the same section as config/train/<dataset>.yaml)")
+    val_dataset: DatasetConfig | None = cfg_field(None, help="held-out data evaluated at the end")
+    val_max_samples: int = cfg_field(0, min=0, help="evaluate at most N held-out samples (0 = all)")
+    model: ModelConfig = cfg_field(default_factory=ModelConfig, help="the student (and ghost decoder) network")
+    teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig, help="the transformer teacher")
+    teacher_target: Literal["relative", "metric"] = cfg_field(
+        "relative", help="teacher stage: fit relative disparity (like a foundation model) or metric depth"
+    )
+    acclimate: AcclimateConfig = cfg_field(default_factory=AcclimateConfig)
+    distill: DistillConfig = cfg_field(default_factory=DistillConfig)
+    optim: OptimConfig = cfg_field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        if self.stage in ("acclimate", "student") and self.distill.needs_teacher or self.stage == "acclimate":
+            if not self.teacher.path and self.teacher.arch is None:
+                raise ConfigError(f"stage {self.stage!r} needs a teacher (teacher.path)", key="teacher.path")
+        if self.distill.ckd and self.model.head != "bins":
+            raise ConfigError("cross-interaction KD needs the depth-bin head (model.head: bins)", key="distill.ckd")
+        if self.distill.init_decoder_from_ghost and not self.distill.acclimated:
+            raise ConfigError("init_decoder_from_ghost needs distill.acclimated (an acclimate run)",
+                              key="distill.init_decoder_from_ghost")

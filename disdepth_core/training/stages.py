@@ -1,0 +1,306 @@
+"""The three training stages as objects the trainer drives.
+
+Each stage owns its trainable modules (``modules``: name -> nn.Module, saved in
+resumable checkpoints), builds optimiser parameter groups, computes the loss terms of
+one batch (``losses(batch) -> dict``, key ``total`` is optimised) and exports its result
+(``export(out_dir)``). Inputs are ``SurroundBatch`` tensors ``(B, V, ...)`` flattened to
+``(B*V, ...)`` images.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DisdepthError
+from ..geometry import CameraRig
+from ..losses import (
+    attentive_kd_loss,
+    cross_interaction_kd_loss,
+    silog_loss,
+    ssi_disparity_loss,
+    view_relational_kd_loss,
+)
+from .config import TrainConfig
+
+
+def flatten_batch(batch, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """images (B*V, 3, H, W) in [0, 1], depth (B*V, H, W) metres, valid (B*V, H, W) on ``device``."""
+    imgs = batch.images.flatten(0, 1).to(device, non_blocking=True)
+    depth = batch.depth.flatten(0, 1).to(device, non_blocking=True)
+    valid = batch.valid.flatten(0, 1).to(device, non_blocking=True) & (depth > 0)
+    return imgs, depth, valid
+
+
+def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    return (images - m) / s
+
+
+class OverlapCache:
+    """Overlap masks ``(P, 2, h, w)`` and pairs for a batch's rig, cached by calibration and size."""
+
+    def __init__(self, depth_range: tuple[float, float]):
+        self.depth_range = depth_range
+        self._cache: dict[tuple, tuple[list[tuple[int, int]], torch.Tensor]] = {}
+
+    def get(self, batch, size: tuple[int, int], device) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        K = batch.K[0].double()
+        T = batch.T_base_cam[0].double()
+        H, W = batch.images.shape[-2:]
+        key = (tuple(K.flatten().tolist()), tuple(T.flatten().tolist()), (H, W), size)
+        if key not in self._cache:
+            rig = CameraRig(batch.cameras, [(H, W)] * len(batch.cameras), K, T)
+            pairs = rig.adjacent_pairs()
+            masks = rig.resized(*size).overlap_masks(depth_range=self.depth_range, num_depths=16)
+            self._cache[key] = (pairs, masks)
+        pairs, masks = self._cache[key]
+        return pairs, masks.to(device)
+
+
+# ----------------------------------------------------------------------------- teacher
+class TeacherStage:
+    """Fit a transformer teacher on the data: relative disparity (SSI loss) or metric depth (SILog)."""
+
+    def __init__(self, cfg: TrainConfig, device):
+        from ..models.teacher import DepthTeacher, build_teacher_model, load_teacher_model
+
+        self.cfg = cfg
+        tc = cfg.teacher
+        if tc.path:
+            model = load_teacher_model(tc.path)
+        elif tc.arch is not None:
+            torch.manual_seed(cfg.seed)
+            arch = tc.arch
+            if cfg.teacher_target == "metric" and arch.depth_estimation_type != "metric":
+                raise DisdepthError("teacher_target 'metric' needs teacher.arch.depth_estimation_type: metric")
+            model = build_teacher_model(arch, seed=cfg.seed)
+        else:
+            raise DisdepthError("stage 'teacher' needs teacher.path (a local model to fine-tune) or teacher.arch")
+        self.teacher = DepthTeacher(model, grid_stride=tc.grid_stride, output_kind=tc.output_kind).to(device)
+        self.teacher.train().requires_grad_(True)
+        self.modules = {"teacher": self.teacher}
+        self.device = device
+
+    def param_groups(self, optim) -> list[dict]:
+        return [{"params": [p for p in self.teacher.parameters() if p.requires_grad], "lr": optim.lr}]
+
+    def losses(self, batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        imgs, depth, valid = flatten_batch(batch, self.device)
+        out = (model or self.teacher)(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
+        if self.teacher.output_kind == "relative_disparity":
+            loss = ssi_disparity_loss(out, depth, valid)
+        else:
+            loss = silog_loss(out.clamp_min(1e-3), depth, valid)
+        return {"total": loss, "teacher": loss}
+
+    def export(self, out_dir: Path) -> Path:
+        from ..models.teacher import save_teacher
+
+        return save_teacher(self.teacher.model, out_dir / "teacher")
+
+    def predictor(self):
+        """Callable images [0,1] (N,3,H,W) -> the teacher's raw output (N,H,W) (relative or metric)."""
+        t = self.teacher.eval()
+        return lambda imgs: t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
+
+
+# ----------------------------------------------------------------------------- acclimate
+class AcclimateStage:
+    """Ghost-decoder acclimation: adapters + a copy of the student decoder on the frozen teacher (METHOD §3)."""
+
+    def __init__(self, cfg: TrainConfig, device):
+        from ..models.ghost_decoder import AcclimatedTeacher
+        from ..models.teacher import teacher_from_config
+
+        self.cfg = cfg
+        teacher = teacher_from_config(cfg.teacher, device=device)
+        torch.manual_seed(cfg.seed)
+        self.acclimated = AcclimatedTeacher(teacher, cfg.model, train_last_blocks=cfg.acclimate.train_last_blocks).to(device)
+        self.acclimated.train()
+        self.modules = {"acclimated": self.acclimated}
+        self.device = device
+
+    def param_groups(self, optim) -> list[dict]:
+        teacher_params = {id(p) for p in self.acclimated.teacher.parameters()}
+        own = [p for p in self.acclimated.parameters() if p.requires_grad and id(p) not in teacher_params]
+        tp = [p for p in self.acclimated.teacher.parameters() if p.requires_grad]
+        groups = [{"params": own, "lr": optim.lr}]
+        if tp:
+            groups.append({"params": tp, "lr": optim.lr * optim.teacher_lr_mult})
+        return groups
+
+    def losses(self, batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        imgs, depth, valid = flatten_batch(batch, self.device)
+        out = (model or self.acclimated)(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))
+        loss = silog_loss(out["depth"], depth, valid)
+        return {"total": loss, "depth": loss}
+
+    def export(self, out_dir: Path) -> Path:
+        from .acclimated_io import save_acclimated
+
+        return save_acclimated(self.acclimated, out_dir / "acclimated")
+
+    def predictor(self):
+        a = self.acclimated.eval()
+        return lambda imgs: a(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["depth"]
+
+    def reference_predictor(self):
+        """The raw teacher before acclimation, as depth: 1/disparity (relative: compare median-scaled)."""
+        t = self.acclimated.teacher.eval()
+
+        def predict(imgs):
+            out = t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
+            return 1.0 / out.clamp_min(1e-6) if t.output_kind == "relative_disparity" else out
+
+        return predict
+
+
+# ----------------------------------------------------------------------------- student
+class StudentWithProjectors(nn.Module):
+    """The student plus the 1x1 projectors its KD terms compare through (one forward for DDP)."""
+
+    def __init__(self, student: nn.Module, levels: list[int], target_channels: list[int]):
+        super().__init__()
+        self.student = student
+        self.levels = list(levels)
+        chans = student.feature_channels
+        self.projectors = nn.ModuleList()
+        for lvl, tc in zip(levels, target_channels):
+            conv = nn.Conv2d(chans[lvl], tc, 1)
+            if tc == chans[lvl]:
+                with torch.no_grad():  # start as identity: acclimated targets live in the student's space
+                    conv.weight.copy_(torch.eye(tc).view(tc, tc, 1, 1))
+                    conv.bias.zero_()
+            self.projectors.append(conv)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        out = self.student(x, return_aux=True)
+        out["projected"] = [p(out["features"][lvl]) for p, lvl in zip(self.projectors, self.levels)]
+        return out
+
+
+class StudentStage:
+    """Supervised student with any combination of feature KD, attentive KD, acclimated targets, CKD and VRKD."""
+
+    def __init__(self, cfg: TrainConfig, device):
+        from ..models.student import build_student
+
+        self.cfg = cfg
+        d = cfg.distill
+        self.device = device
+        torch.manual_seed(cfg.seed)
+        student = build_student(cfg.model)
+        self.teacher = None
+        self.acclimated = None
+        target_channels: list[int] = []
+        levels = list(d.feature_levels) if d.feature_kd != "off" else []
+        if d.needs_teacher:
+            from ..models.teacher import teacher_from_config
+
+            self.teacher = teacher_from_config(cfg.teacher, device=device)
+            if d.acclimated:
+                from .acclimated_io import load_acclimated
+
+                self.acclimated = load_acclimated(Path(d.acclimated) / "acclimated", self.teacher).to(device)
+                self.acclimated.eval().requires_grad_(False)
+                target_channels = [student.feature_channels[lvl] for lvl in levels]
+                if d.init_decoder_from_ghost:
+                    student.decoder.load_state_dict(self.acclimated.ghost.decoder.state_dict())
+                    student.head.load_state_dict(self.acclimated.ghost.head.state_dict())
+            else:
+                target_channels = [self.teacher.feature_channels[lvl] for lvl in levels]
+        self.model = StudentWithProjectors(student, levels, target_channels).to(device)
+        self.model.train()
+        self.modules = {"student": self.model}
+        self.overlaps = OverlapCache((max(cfg.model.d_min, 1.0), cfg.model.d_max))
+
+    @property
+    def student(self):
+        return self.model.student
+
+    def param_groups(self, optim) -> list[dict]:
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": optim.lr}]
+
+    @torch.no_grad()
+    def _teacher_targets(self, x: torch.Tensor) -> dict:
+        """Teacher output (B, H, W) and KD target features: adapted A_l(F_t^l) or raw neck levels."""
+        if self.acclimated is not None:
+            t = self.acclimated.teacher_forward(x)  # its teacher may have fine-tuned last blocks
+            return {"output": t["output"], "features": self.acclimated.adapt(t, tuple(x.shape[-2:]))}
+        t = self.teacher(x)
+        return {"output": t["output"], "features": t["features"]}
+
+    def losses(self, batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch; ``model`` is the (possibly DDP-wrapped) StudentWithProjectors."""
+        cfg, d = self.cfg, self.cfg.distill
+        model = model or self.model
+        imgs, depth, valid = flatten_batch(batch, self.device)
+        x = normalise(imgs, cfg.model.mean, cfg.model.std)
+        out = model(x)
+        terms = {"depth": silog_loss(out["depth"], depth, valid)}
+        total = terms["depth"]
+        if self.teacher is not None:
+            tgt = self._teacher_targets(x)
+            if d.feature_kd != "off":
+                s_feats, t_feats = [], []
+                for proj, lvl in zip(out["projected"], d.feature_levels):
+                    t = tgt["features"][lvl]
+                    if t.shape[-2:] != proj.shape[-2:]:
+                        t = F.interpolate(t, size=proj.shape[-2:], mode="bilinear", align_corners=False)
+                    s_feats.append(proj)
+                    t_feats.append(t)
+                terms["feature_kd"] = attentive_kd_loss(
+                    s_feats, t_feats, attentive=(d.feature_kd == "attentive"), tau=d.attention_tau,
+                    attention_transfer=d.attention_transfer,
+                )
+                total = total + d.feature_kd_weight * terms["feature_kd"]
+            if d.ckd:
+                c = cross_interaction_kd_loss(
+                    out["bin_probs"], out["bin_centers"], tgt["output"], depth, valid,
+                    teacher_is_disparity=(self.teacher.output_kind == "relative_disparity"), sigma=d.ckd_sigma,
+                    kd_weight=d.ckd_kd_weight, cross_weight=d.ckd_cross_weight, chamfer_weight=d.ckd_chamfer_weight,
+                )
+                terms.update({"ckd_kd": c["kd"], "ckd_cross": c["cross"], "ckd_chamfer": c["chamfer"]})
+                total = total + c["total"]
+            if d.vrkd:
+                B, V = batch.images.shape[:2]
+                s = out["features"][d.vrkd_level]
+                t = tgt["features"][d.vrkd_level]
+                if t.shape[-2:] != s.shape[-2:]:
+                    t = F.interpolate(t, size=s.shape[-2:], mode="bilinear", align_corners=False)
+                pairs, masks = self.overlaps.get(batch, tuple(s.shape[-2:]), self.device)
+                terms["vrkd"] = view_relational_kd_loss(
+                    s.view(B, V, *s.shape[1:]), t.view(B, V, *t.shape[1:]), masks, pairs,
+                    k=d.vrkd_grid, tau=d.vrkd_tau,
+                )
+                total = total + d.vrkd_weight * terms["vrkd"]
+        terms["total"] = total
+        return terms
+
+    def export(self, out_dir: Path) -> Path:
+        from ..models.checkpoint import save_student
+
+        return save_student(self.student, out_dir / "student", extra_meta={"stage": "student"})
+
+    def predictor(self):
+        s = self.student.eval()
+        return lambda imgs: s(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))
+
+
+STAGES = {"teacher": TeacherStage, "acclimate": AcclimateStage, "student": StudentStage}
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then cosine to ``min_ratio`` (or constant)."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))

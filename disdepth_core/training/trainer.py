@@ -1,0 +1,215 @@
+"""The training loop shared by the three stages: resumable, seeded, single process or DDP.
+
+``train(cfg)`` builds the stage, restores ``<out_dir>/checkpoints/last`` when present,
+runs ``cfg.steps`` optimiser steps with a progress bar, logs scalars to
+``<out_dir>/log.csv``, checkpoints every ``ckpt_every`` steps, then exports the stage's
+result, draws ``loss_curve.png`` and, with ``val_dataset``, evaluates on held-out data.
+
+Distributed: run under ``torchrun --nproc_per_node N`` (gloo on CPU, NCCL on CUDA). Each
+rank loads its own share of every global batch; the trainable module is wrapped in
+DistributedDataParallel so all ranks hold identical weights after every step.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ..config import save_config
+from ..errors import CapabilityError, DisdepthError
+from .batching import fetch_batch
+from .config import TrainConfig
+from .stages import STAGES, lr_factor
+from .state import load_training_state, save_training_state
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CapabilityError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
+    return dev
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    config_source: str = "",
+    stop_after: int | None = None,
+) -> Path:
+    """Run (or resume) the training run ``cfg`` describes; returns its output directory.
+
+    ``stop_after``: checkpoint and return once this step is reached (a time-boxed slice
+    of a long run; call again to continue). Export and evaluation happen only when the
+    run reaches ``cfg.steps``.
+    """
+    from ..data.registry import build_dataset
+
+    rank, world, local_rank = _distributed()
+    device = resolve_device(cfg.device, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    out = Path(cfg.out_dir)
+    ckpt_dir = out / "checkpoints" / "last"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "train_config.yaml")
+    torch.manual_seed(cfg.seed)
+    dataset = build_dataset(cfg.dataset, split=cfg.dataset.split)
+    if len(dataset) == 0:
+        raise DisdepthError(f"training data {cfg.dataset.name} ({cfg.dataset.root}, split {cfg.dataset.split}) is empty")
+    stage = STAGES[cfg.stage](cfg, device)
+    use_cuda_tricks = device.type == "cuda"
+    if use_cuda_tricks and cfg.channels_last:
+        for m in stage.modules.values():
+            m.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(stage.param_groups(cfg.optim), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    start = 0
+    if resume and ckpt_dir.is_dir():
+        start, _ = load_training_state(ckpt_dir, stage.modules, optimizer)
+        if rank == 0:
+            print(f"resumed {out} at step {start}/{cfg.steps}")
+    # the module that runs forward: DDP-wrapped under torchrun
+    (trainable,) = stage.modules.values()  # each stage trains one module (with its sub-modules)
+    runner = trainable
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        runner = DDP(trainable, device_ids=[device.index] if device.type == "cuda" else None,
+                     find_unused_parameters=True)
+    log_path = out / "log.csv"
+    fields: list[str] | None = None
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.stage}",
+               disable=not progress or rank != 0, unit="step")
+    for step in bar:
+        if stop_after is not None and step >= stop_after:
+            if rank == 0:
+                save_training_state(ckpt_dir, stage.modules, optimizer, step, {"config": config_source})
+            bar.close()
+            if world > 1:
+                dist.barrier()
+            return out
+        f = lr_factor(step, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule, cfg.optim.min_lr_ratio)
+        for g, lr in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = lr * f
+        batch = fetch_batch(dataset, step, cfg.batch_size, cfg.seed, rank, world)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda_tricks and cfg.amp):
+            terms = stage.losses(batch, runner)
+        loss = terms["total"]
+        if not torch.isfinite(loss):
+            raise DisdepthError(f"step {step}: loss is {float(loss)} (terms: { {k: float(v) for k, v in terms.items()} })")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(trainable.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+            row = {"step": step, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 2)}
+            row.update({k: round(float(v), 6) for k, v in terms.items()})
+            new = not log_path.exists() or step == 0
+            with log_path.open("w" if new else "a", newline="") as fh:
+                if fields is None or new:
+                    fields = list(row)
+                w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+            if rank == 0:
+                save_training_state(ckpt_dir, stage.modules, optimizer, step + 1, {"config": config_source})
+            if world > 1:
+                dist.barrier()
+    if world > 1:  # every rank records a checksum of its weights: they must be identical
+        digest = _weights_digest(trainable)
+        (out / f"ddp_rank{rank}.json").write_text(json.dumps({"rank": rank, "world": world, "sha256": digest}))
+    if rank == 0:
+        stage.export(out)
+        _plot_losses(log_path, out / "loss_curve.png", title=f"{cfg.stage}: {out.name}")
+        if cfg.val_dataset is not None:
+            _evaluate(stage, cfg, out, device)
+    if world > 1:
+        dist.barrier()
+    return out
+
+
+def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
+    from ..data.registry import build_dataset
+    from ..evaluation.evaluate import evaluate_dataset, write_report
+
+    ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
+    predict = stage.predictor()
+    if cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity":
+        # relative disparity -> depth up to scale: evaluate median-scaled only makes sense
+        base = predict
+        predict = lambda imgs: 1.0 / base(imgs).clamp_min(1e-6)  # noqa: E731
+    with torch.no_grad():
+        summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=cfg.val_max_samples,
+                                   device=device, progress=True)
+    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
+    if hasattr(stage, "reference_predictor"):  # acclimation: "preserves performance" is measured, not assumed
+        with torch.no_grad():
+            ref = evaluate_dataset(stage.reference_predictor(), ds, dataset_name=cfg.val_dataset.name,
+                                   max_samples=cfg.val_max_samples, device=device, progress=True)
+        write_report(ref, out / "eval_teacher_before", title=f"teacher before acclimation ({out.name})")
+
+
+def _plot_losses(log_path: Path, png: Path, title: str) -> None:
+    if not log_path.exists():
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with log_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k not in ("step", "lr", "seconds")]
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for k in keys:
+        vals = [float(r[k]) if r.get(k) not in (None, "") else float("nan") for r in rows]
+        ax.plot(steps, vals, label=k, lw=1.2 if k == "total" else 0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def _weights_digest(module: torch.nn.Module) -> str:
+    import hashlib
+
+    # parameters only: BatchNorm running statistics are per-rank between DDP's buffer broadcasts
+    h = hashlib.sha256()
+    for k, v in sorted(module.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

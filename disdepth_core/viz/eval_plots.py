@@ -1,0 +1,76 @@
+"""Evaluation figures: per-camera bars, error vs distance, RGB / prediction / GT / error mosaics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def plot_camera_bars(summary: dict, out: Path) -> Path:
+    """AbsRel and delta<1.25 per camera, metric and median-scaled."""
+    cams = list(summary["metric"]["per_camera"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    x = np.arange(len(cams))
+    for ax, key, label in ((axes[0], "abs_rel", "AbsRel (lower is better)"), (axes[1], "a1", "δ<1.25 (higher is better)")):
+        for k, mode in enumerate(("metric", "median")):
+            vals = [summary[mode]["per_camera"][c][key] for c in cams]
+            ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=mode)
+        ax.set_xticks(x, [c.replace("CAM_", "") for c in cams], rotation=30, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_error_by_distance(summary: dict, out: Path) -> Path:
+    bins = [b for b in summary["error_by_distance"] if b["pixels"]]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    mids = [(b["from_m"] + b["to_m"]) / 2 for b in bins]
+    ax.plot(mids, [b["mae_m"] for b in bins], "o-", label="MAE (m)")
+    ax2 = ax.twinx()
+    ax2.plot(mids, [b["abs_rel"] for b in bins], "s--", color="C1", label="AbsRel")
+    ax.set_xlabel("ground-truth distance (m)")
+    ax.set_ylabel("MAE (m)")
+    ax2.set_ylabel("AbsRel")
+    ax.set_title("error vs distance")
+    fig.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_mosaic(example: dict, out: Path, max_depth: float = 80.0) -> Path:
+    """Rows: cameras; columns: RGB, prediction, ground truth, |error| (where GT counts)."""
+    imgs, pred, gt, mask = example["images"], example["pred"], example["gt"], example["mask"]
+    V = imgs.shape[0]
+    fig, axes = plt.subplots(V, 4, figsize=(12, 2.0 * V), dpi=90, squeeze=False)
+    for v in range(V):
+        rgb = imgs[v].permute(1, 2, 0).clamp(0, 1).numpy()
+        p = pred[v].clamp(0, max_depth).numpy()
+        g = torch.where(mask[v], gt[v], torch.full_like(gt[v], float("nan"))).numpy()
+        e = np.abs(p - g)
+        for ax, im, kw in (
+            (axes[v, 0], rgb, {}),
+            (axes[v, 1], p, {"cmap": "turbo_r", "vmin": 0, "vmax": max_depth}),
+            (axes[v, 2], g, {"cmap": "turbo_r", "vmin": 0, "vmax": max_depth}),
+            (axes[v, 3], e, {"cmap": "magma", "vmin": 0, "vmax": max(1.0, float(np.nanpercentile(e, 95)) if np.isfinite(e).any() else 1.0)}),
+        ):
+            ax.imshow(im, interpolation="nearest", **kw)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[v, 0].set_ylabel(example["cameras"][v].replace("CAM_", ""), fontsize=8)
+    for ax, t in zip(axes[0], ("RGB", "prediction (m)", "ground truth (m)", "|error| (m)")):
+        ax.set_title(t, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
