@@ -148,6 +148,8 @@ def params_from_flat(values: dict[str, Any], source: str = "ROS parameters") -> 
     """Dotted-name values -> validated :class:`SurroundDepthParams` (errors name the parameter)."""
     nested: dict[str, Any] = {}
     for name, value in values.items():
+        if value is None:  # rclpy reads an empty YAML list ([]) as an unset value: keep the default
+            continue
         node = nested
         *heads, leaf = name.split(".")
         for h in heads:

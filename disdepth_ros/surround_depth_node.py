@@ -10,6 +10,7 @@ stamps). Bad input is reported per camera and cause and never stops the node.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import signal
 import sys
 import threading
@@ -111,7 +112,9 @@ class SurroundDepthNode(Node):
         self.cams = list(self.rig.names)
         self.state = {c: CameraState(c) for c in self.cams}
 
-        self.engine = create_engine(p.engine)
+        # the engine checks an exported model's camera order against the node's cameras
+        engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
+        self.engine = create_engine(engine_cfg)
         self.sync = ApproximateTimeSync(
             self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
             policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,

@@ -84,9 +84,9 @@ def test_student_run_with_all_distillation_terms(tmp_path, nuscenes_root):
 
 
 def test_resume_is_exact(tmp_path, nuscenes_root):
-    a = load_config(TrainConfig, make_config(tmp_path / "a", nuscenes_root, feature_kd="plain"))
+    a = load_config(TrainConfig, make_config(tmp_path / "a", nuscenes_root))
     train(a, progress=False)
-    b = load_config(TrainConfig, make_config(tmp_path / "b", nuscenes_root, feature_kd="plain"))
+    b = load_config(TrainConfig, make_config(tmp_path / "b", nuscenes_root))
     train(b, progress=False, stop_after=2)
     assert not (Path(b.out_dir) / "student").exists()
     assert json.loads((Path(b.out_dir) / "checkpoints" / "last" / "state.json").read_text())["step"] == 2

@@ -91,3 +91,21 @@ class SyntheticWorldDataset(Dataset):
             images=images, depth=depth, valid=valid, K=K, T_base_cam=rig.T_as(), cameras=list(rig.names),
             timestamp_ns=stamp, meta={"sequence": str(seq), "frame": index, "seed": self.meta[seq].get("seed")},
         )
+
+
+def from_dataset_config(cfg, split: str | None = None) -> SyntheticWorldDataset:
+    """The registry's entry point (``dataset: {name: synthetic, root: DIR, split: S}``).
+
+    Sequences are read from ``<root>/<split>`` when that directory exists (e.g. ``train``
+    and ``val`` rendered from different seeds), else from ``root`` itself.
+    """
+    if not cfg.root:
+        raise DisdepthError("dataset 'synthetic' needs dataset.root (a directory made by 'disdepth world')")
+    root = Path(cfg.root)
+    split = split or cfg.split
+    if split and (root / split).is_dir():
+        root = root / split
+    ds = SyntheticWorldDataset(root, size=tuple(cfg.size) if cfg.size else None, cameras=cfg.cameras or None)
+    if cfg.max_samples:
+        ds.items = ds.items[: cfg.max_samples]
+    return ds
