@@ -335,3 +335,41 @@ def test_synthetic_cameras_node_renders_the_world_with_lidar(env, procs, listene
     lidar = pointcloud2_to_array(msgs["/LIDAR_TOP/points"][0][1])
     assert lidar.dtype.names == ("x", "y", "z", "intensity", "ring") and len(lidar) == len(fr.lidar(0)) > 100
     assert msgs["/LIDAR_TOP/points"][0][1].header.frame_id == fr.lidar_frame_id
+
+
+def test_torch_backend_node_publishes_what_the_engine_computes(env, scene, procs, listener, tmp_path):
+    """The node path is the engine path: a real (tiny, random) student through the torch backend."""
+    from sensor_msgs.msg import Image
+
+    from disdepth_core.models.checkpoint import save_student
+    from disdepth_core.models.config import ModelConfig
+    from disdepth_core.models.student import build_student
+    from disdepth_core.runtime.engine_config import EngineConfig
+    from disdepth_core.runtime.factory import create_engine
+    from disdepth_ros.conversions import image_to_array
+
+    rig, frames, path = scene
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="mobilenetv2", lgconv_stages=[4], decoder_channels=[8, 16, 16, 32], num_bins=16,
+                      input_size=(H, W))
+    ckpt = save_student(build_student(cfg).eval(), tmp_path / "student")
+    for c in rig.names:
+        listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+    node = Child("disdepth_ros.surround_depth_node",
+                 ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=torch",
+                  "-p", f"engine.checkpoint:={ckpt}", "-p", "engine.device:=cpu", "-p", "cloud.enabled:=false"],
+                 env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node", publisher_args(path, "-p", "count:=2"), env, tmp_path / "pub.log")
+    procs.append(pub)
+    ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 2 for c in rig.names),
+                             timeout=60)
+    assert ok, f"outputs missing\nnode log:\n{node.log()}\npublisher log:\n{pub.log()}"
+    engine = create_engine(EngineConfig(backend="torch", checkpoint=str(ckpt), device="cpu"))
+    stamps = [int(s) for s in frames.stamps_ns]
+    for f in range(2):
+        expected = engine.infer(frames.images[f], output_size=(H, W)).depth.cpu().numpy()
+        for i, cam in enumerate(rig.names):
+            (m,) = [m for _, m in listener.msgs[f"/{cam}/depth/image_raw"] if stamp_ns(m) == stamps[f]]
+            assert (m.encoding, m.height, m.width) == ("32FC1", H, W)
+            np.testing.assert_allclose(image_to_array(m), expected[i], rtol=1e-5, atol=1e-5)

@@ -51,6 +51,7 @@ class WorldData:
 
 def render_world(w: WorldData) -> tuple[Path, Path]:
     """Render every missing sequence with ``disdepth world``; returns (train_root, val_root)."""
+    import os
     import subprocess
     import sys
 
@@ -66,7 +67,8 @@ def render_world(w: WorldData) -> tuple[Path, Path]:
                 shutil.rmtree(out)  # an interrupted render: start it again
             cmd = [sys.executable, "-m", "disdepth_core.cli", "world", "--out", str(out), "--frames", str(w.frames),
                    "--seed", str(seed), "--size", f"{w.size[0]}x{w.size[1]}"]
-            subprocess.run(cmd, check=True)
+            # one thread per render: torch's intra-op threads thrash when the CPU is shared
+            subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return root / "train", root / "val"
 
 
