@@ -18,7 +18,7 @@ def test_bench_models_json(tmp_path, capsys):
         assert r["params"] > 0 and r["flops"] > 0 and r["latency_ms"] > 0
         assert r["input_shape"] == [2, 3, 64, 96]
     text = capsys.readouterr().out
-    assert "| model | params (M) | GFLOPs | latency (ms) |" in text
+    assert "| model | params (M) | GFLOPs | latency median (ms) | best (ms) |" in text
     assert "| teacher/tiny |" in text
 
 

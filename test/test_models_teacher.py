@@ -118,3 +118,22 @@ def test_square_only_dpt_is_refused(tmp_path):
         t(torch.randn(1, 3, H, W))
     with torch.no_grad():
         assert t(torch.randn(1, 3, H, H))["output"].shape == (1, H, H)
+
+
+def test_teacher_from_shipped_config(repo_root, tmp_path):
+    from disdepth_core.config import load_config
+    from disdepth_core.models.teacher import teacher_from_config
+    from disdepth_core.models.teacher_config import TeacherConfig
+
+    cfg = load_config(TeacherConfig, repo_root / "config" / "teacher" / "tiny.yaml")
+    assert cfg.arch == TEACHER_PRESETS["tiny"]
+    built = teacher_from_config(cfg)
+    save_teacher(built.model, tmp_path)
+    loaded = teacher_from_config(TeacherConfig(path=str(tmp_path)))
+    x = torch.randn(1, 3, H, W)
+    with torch.no_grad():
+        assert torch.equal(built(x)["output"], loaded(x)["output"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arch:\n  num_heads: 0\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: key 'arch\.num_heads'"):
+        load_config(TeacherConfig, bad)

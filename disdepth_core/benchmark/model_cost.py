@@ -45,6 +45,7 @@ class ModelCost:
             "params": self.params,
             "flops": self.flops,
             "latency_ms": round(self.latency_ms, 2),
+            "latency_min_ms": round(min(self.latency_runs_ms), 2),
             "latency_runs_ms": [round(v, 2) for v in self.latency_runs_ms],
             "input_shape": self.input_shape,
             "note": self.note,
@@ -85,16 +86,43 @@ def measure(name: str, module: torch.nn.Module, x: torch.Tensor, *, warmup: int 
     return ModelCost(name, count_params(module), flops, statistics.median(times), times, list(x.shape), note)
 
 
+def measure_round_robin(entries: list[tuple[str, torch.nn.Module, torch.Tensor, str]], *, warmup: int = 1,
+                        runs: int = 3, progress: Callable[[str], None] | None = None) -> list[ModelCost]:
+    """Like :func:`measure` for several models, timing them in turns (round r times every model once).
+
+    On a shared machine, load changes over minutes; interleaving exposes every model to the same
+    conditions, so ratios between rows stay meaningful even when absolute times drift.
+    """
+    flops, times = [], [[] for _ in entries]
+    for name, module, x, _ in entries:
+        module.eval()
+        flops.append(count_flops(lambda m=module, x=x: m(x)))
+        time_call(lambda m=module, x=x: m(x), warmup=warmup, runs=0)
+        if progress:
+            progress(f"counted and warmed up {name}")
+    for r in range(runs):
+        for i, (_, module, x, _) in enumerate(entries):
+            times[i] += time_call(lambda m=module, x=x: m(x), warmup=0, runs=1)
+        if progress:
+            progress(f"timing round {r + 1}/{runs} done")
+    return [
+        ModelCost(name, count_params(module), f, statistics.median(t), t, list(x.shape), note)
+        for (name, module, x, note), f, t in zip(entries, flops, times, strict=True)
+    ]
+
+
 def markdown_table(rows: list[ModelCost], reference: str | None = None) -> str:
     """Rows as a markdown table; with ``reference`` (a row name) a 'speed-up' column vs that row."""
     ref = next((r for r in rows if r.name == reference), None)
-    head = "| model | params (M) | GFLOPs | latency (ms) |" + (f" speed-up vs {reference} |" if ref else "") + " note |"
-    sep = "|---|---:|---:|---:|" + ("---:|" if ref else "") + "---|"
+    head = "| model | params (M) | GFLOPs | latency median (ms) | best (ms) |" + (
+        f" speed-up vs {reference} (median / best) |" if ref else "") + " note |"
+    sep = "|---|---:|---:|---:|---:|" + ("---:|" if ref else "") + "---|"
     lines = [head, sep]
     for r in rows:
-        cells = [r.name, f"{r.params / 1e6:.2f}", f"{r.flops / 1e9:.1f}", f"{r.latency_ms:.0f}"]
+        best = min(r.latency_runs_ms)
+        cells = [r.name, f"{r.params / 1e6:.2f}", f"{r.flops / 1e9:.1f}", f"{r.latency_ms:.0f}", f"{best:.0f}"]
         if ref:
-            cells.append(f"{ref.latency_ms / r.latency_ms:.1f}x")
+            cells.append(f"{ref.latency_ms / r.latency_ms:.1f}x / {min(ref.latency_runs_ms) / best:.1f}x")
         cells.append(r.note)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

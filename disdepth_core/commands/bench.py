@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="depth engines to time, comma-separated (torch,onnxruntime,tensorrt; default: all)")
     p.add_argument("--size", type=parse_size, default=(352, 640), help="image size HxW (default 352x640)")
     p.add_argument("--batch", type=positive_int, default=6, help="images per call, i.e. cameras (default 6)")
-    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model; the median is reported")
+    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model (round-robin over the "
+                   "models, so all see the same machine load); the median is reported")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per model (default 1)")
     p.add_argument("--only", default=None, help="comma-separated row names or prefixes to run (e.g. "
                    "'student_default,teacher/da_v2_small')")
@@ -58,12 +59,12 @@ def _selected(name: str, only: list[str] | None) -> bool:
 
 
 def model_rows(args: argparse.Namespace) -> list:
-    """Benchmark rows for ``--models``."""
+    """Benchmark rows for ``--models`` (timed round-robin, see ``measure_round_robin``)."""
     from dataclasses import replace
 
     import torch
 
-    from ..benchmark.model_cost import count_params, measure
+    from ..benchmark.model_cost import count_params, measure_round_robin
     from ..models.backbones import list_backbones
     from ..models.fuse import fold_batchnorm
     from ..models.registry import load_model_config
@@ -74,39 +75,42 @@ def model_rows(args: argparse.Namespace) -> list:
     h, w = args.size
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, h, w)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     base = load_model_config(args.student)
     lg_stages = list(base.lgconv_stages) or [4]
-    plan: list[tuple[str, object]] = [(DEFAULT_STUDENT if args.student == DEFAULT_STUDENT else f"student:{args.student}",
-                                       base)]
+    first = DEFAULT_STUDENT if args.student == DEFAULT_STUDENT else f"student:{args.student}"
+    plan: list[tuple[str, object]] = [(first, base)]
     for name in list_backbones():
         plan.append((f"student/{name}", replace(base, backbone=name, lgconv_stages=[])))
         plan.append((f"student/{name}+lgconv", replace(base, backbone=name, lgconv_stages=lg_stages)))
-    rows = []
+    entries, params = [], {}
     dec = "-".join(str(c) for c in base.decoder_channels)
     for label, cfg in plan:
         if not _selected(label, only):
             continue
         model = build_student(replace(cfg, pretrained=None)).eval()
-        params = count_params(model)  # as trained (folding merges BN parameters into conv biases)
+        params[label] = count_params(model)  # as trained (folding merges BN parameters into conv biases)
         xs = x
         if not args.no_fold:
             fold_batchnorm(model)
             model = model.to(memory_format=torch.channels_last)
-            xs = x.contiguous(memory_format=torch.channels_last)
+            xs = x_cl
         note = (f"{cfg.backbone}, LG-Conv stages {list(cfg.lgconv_stages) or 'none'}, decoder {dec}, "
                 f"{cfg.head} head" + (f" N={cfg.num_bins}" if cfg.head == "bins" else ""))
         note += ", as trained" if args.no_fold else ", BN folded + channels-last"
-        cost = measure(label, model, xs, warmup=args.warmup, runs=args.runs, note=note)
-        cost.params = params
-        rows.append(_report(cost))
+        entries.append((label, model, xs, note))
     for preset in TEACHERS:
         label = f"teacher/{preset}"
         if not _selected(label, only):
             continue
         teacher = DepthTeacher(build_teacher_model(preset), grid_stride=args.teacher_grid_stride)
         th, tw = teacher.input_size(h, w)
-        note = f"Depth Anything arch, random weights, ViT input {th}x{tw}"
-        rows.append(_report(measure(label, teacher, x, warmup=args.warmup, runs=args.runs, note=note)))
+        entries.append((label, teacher, x, f"Depth Anything arch, random weights, ViT input {th}x{tw}"))
+    rows = measure_round_robin(entries, warmup=args.warmup, runs=args.runs,
+                               progress=lambda m: print(f"  ... {m}", flush=True))
+    for r in rows:
+        r.params = params.get(r.name, r.params)
+        _report(r)
     return rows
 
 

@@ -18,9 +18,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class ModelConfig:
-    """Student: backbone + optional LG-Conv + top-down decoder + depth head."""
+    """Student: backbone + optional LG-Conv + top-down decoder + depth head.
 
-    backbone: str = cfg_field("resnet18", help="registered backbone name (see list_backbones())")
+    The defaults are the shipped ``config/model/student_default.yaml``.
+    """
+
+    backbone: str = cfg_field("mobilenetv3_large", help="registered backbone name (see list_backbones())")
     pretrained: str | None = cfg_field(
         None, help="local ImageNet weights (.safetensors, or .pth read with weights_only=True); null = random init"
     )
@@ -30,13 +33,15 @@ class ModelConfig:
     lgconv_pool: int = cfg_field(1, choices=[1, 2, 4], help="pooled size s of the LG-Conv global branch")
     lgconv_reduction: int = cfg_field(4, min=1, help="channel reduction of the LG-Conv global branch")
     decoder_channels: list[int] = cfg_field(
-        default_factory=lambda: [32, 64, 96, 128], min=1, help="decoder channels at strides 4, 8, 16, 32"
+        default_factory=lambda: [16, 32, 64, 96], min=1, help="decoder channels at strides 4, 8, 16, 32"
     )
     head: Literal["bins", "regression"] = cfg_field("bins", help="depth-bin head or plain regression (ablation)")
     num_bins: int = cfg_field(64, min=2, help="number of depth bins (bins head)")
     d_min: float = cfg_field(0.5, gt=0, help="smallest predictable depth, metres")
     d_max: float = cfg_field(80.0, gt=0, help="largest predictable depth, metres")
-    input_size: tuple[int, int] = cfg_field((352, 640), min=1, help="network input (H, W), pixels")
+    input_size: tuple[int, int] = cfg_field(
+        (352, 640), min=1, help="network input (H, W), pixels; multiples of 32 keep the pyramid levels aligned"
+    )
     mean: tuple[float, float, float] = cfg_field(IMAGENET_MEAN, help="RGB mean subtracted from [0,1] images")
     std: tuple[float, float, float] = cfg_field(IMAGENET_STD, gt=0, help="RGB std dividing [0,1] images")
 
@@ -56,6 +61,3 @@ class ModelConfig:
                               key="decoder_channels")
         if len(set(self.lgconv_stages)) != len(self.lgconv_stages) or any(not 1 <= s <= 4 for s in self.lgconv_stages):
             raise ConfigError(f"expected distinct stages in 1..4, got {self.lgconv_stages}", key="lgconv_stages")
-        if any(v % 32 for v in self.input_size):
-            raise ConfigError(f"expected multiples of 32 (the pyramid's coarsest stride), got {list(self.input_size)}",
-                              key="input_size")
