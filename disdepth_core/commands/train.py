@@ -8,6 +8,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a teacher, acclimate it (ghost decoder) or distil a student")
     p.add_argument("--config", required=True, help="training config YAML (config/train/*.yaml)")
+    p.add_argument("--root", default=None, help="dataset root (overrides dataset.root)")
     p.add_argument("--out", default=None, help="run directory (overrides out_dir)")
     p.add_argument("--steps", type=int, default=None, help="override steps")
     p.add_argument("--seed", type=int, default=None, help="override seed")
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(TrainConfig, args.config)
     overrides = {k: v for k, v in (("out_dir", args.out), ("steps", args.steps), ("seed", args.seed),
                                    ("device", args.device)) if v is not None}
+    if args.root is not None:
+        overrides["dataset"] = dataclasses.replace(cfg.dataset, root=args.root)
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
         cfg.validate()
