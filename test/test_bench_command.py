@@ -22,6 +22,14 @@ def test_bench_models_json(tmp_path, capsys):
     assert "| teacher/tiny |" in text
 
 
+def test_bench_models_interleaved(capsys):
+    rc = main(["bench", "--models", "--size", "64x96", "--batch", "1", "--runs", "2", "--warmup", "0",
+               "--interleave", "--only", "student/resnet18,teacher/tiny"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "timing round 2/2 done" in text and "| student/resnet18 |" in text
+
+
 def test_bench_needs_a_section(capsys):
     assert main(["bench"]) == 1
     assert "pass --models" in capsys.readouterr().err

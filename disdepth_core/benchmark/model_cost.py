@@ -91,7 +91,8 @@ def measure_round_robin(entries: list[tuple[str, torch.nn.Module, torch.Tensor, 
     """Like :func:`measure` for several models, timing them in turns (round r times every model once).
 
     On a shared machine, load changes over minutes; interleaving exposes every model to the same
-    conditions, so ratios between rows stay meaningful even when absolute times drift.
+    conditions, so ratios between rows stay meaningful even when absolute times drift. Each visit
+    makes one untimed call before the timed one (see below), so a row is never timed cold.
     """
     flops, times = [], [[] for _ in entries]
     for name, module, x, _ in entries:
@@ -102,7 +103,9 @@ def measure_round_robin(entries: list[tuple[str, torch.nn.Module, torch.Tensor, 
             progress(f"counted and warmed up {name}")
     for r in range(runs):
         for i, (_, module, x, _) in enumerate(entries):
-            times[i] += time_call(lambda m=module, x=x: m(x), warmup=0, runs=1)
+            # One untimed call per visit: with many models, the previous ones evict this model's
+            # oneDNN kernels and cached buffers, and the first call after a switch pays for that.
+            times[i] += time_call(lambda m=module, x=x: m(x), warmup=1, runs=1)
         if progress:
             progress(f"timing round {r + 1}/{runs} done")
     return [

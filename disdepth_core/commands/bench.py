@@ -15,7 +15,9 @@ JSON list of model rows; with ``--backend`` a JSON object (``backends`` with per
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 
 from .common import parse_size, positive_int
 
@@ -31,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="depth engines to time, comma-separated (torch,onnxruntime,tensorrt; default: all)")
     p.add_argument("--size", type=parse_size, default=(352, 640), help="image size HxW (default 352x640)")
     p.add_argument("--batch", type=positive_int, default=6, help="images per call, i.e. cameras (default 6)")
-    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model (round-robin over the "
-                   "models, so all see the same machine load); the median is reported")
+    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per model; the median is reported")
+    p.add_argument("--interleave", action="store_true", help="hold all models and time them round-robin "
+                   "(same machine load for every row; but with many models in one process the small ones "
+                   "slow down several-fold, so the default times each model alone, built just before)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per model (default 1)")
     p.add_argument("--only", default=None, help="comma-separated row names or prefixes to run (e.g. "
                    "'student_default,teacher/da_v2_small')")
@@ -59,17 +63,17 @@ def _selected(name: str, only: list[str] | None) -> bool:
 
 
 def model_rows(args: argparse.Namespace) -> list:
-    """Benchmark rows for ``--models`` (timed round-robin, see ``measure_round_robin``)."""
+    """Benchmark rows for ``--models``: each model built, measured and freed in turn (or, with
+    ``--interleave``, all held and timed round-robin)."""
     from dataclasses import replace
 
     import torch
 
-    from ..benchmark.model_cost import count_params, measure_round_robin
+    from ..benchmark.model_cost import measure, measure_round_robin
     from ..models.backbones import list_backbones
-    from ..models.fuse import fold_batchnorm
     from ..models.registry import load_model_config
-    from ..models.student import build_student
     from ..models.teacher import DepthTeacher, build_teacher_model
+    from ..models.teacher_config import TEACHER_PRESETS
 
     only = [o.strip() for o in args.only.split(",")] if args.only else None
     h, w = args.size
@@ -83,35 +87,59 @@ def model_rows(args: argparse.Namespace) -> list:
     for name in list_backbones():
         plan.append((f"student/{name}", replace(base, backbone=name, lgconv_stages=[])))
         plan.append((f"student/{name}+lgconv", replace(base, backbone=name, lgconv_stages=lg_stages)))
-    entries, params = [], {}
+    entries = []
     dec = "-".join(str(c) for c in base.decoder_channels)
     for label, cfg in plan:
         if not _selected(label, only):
             continue
-        model = build_student(replace(cfg, pretrained=None)).eval()
-        params[label] = count_params(model)  # as trained (folding merges BN parameters into conv biases)
-        xs = x
-        if not args.no_fold:
-            fold_batchnorm(model)
-            model = model.to(memory_format=torch.channels_last)
-            xs = x_cl
         note = (f"{cfg.backbone}, LG-Conv stages {list(cfg.lgconv_stages) or 'none'}, decoder {dec}, "
                 f"{cfg.head} head" + (f" N={cfg.num_bins}" if cfg.head == "bins" else ""))
         note += ", as trained" if args.no_fold else ", BN folded + channels-last"
-        entries.append((label, model, xs, note))
+        entries.append((label, lambda cfg=cfg: _student(cfg, args.no_fold), x if args.no_fold else x_cl, note))
     for preset in TEACHERS:
         label = f"teacher/{preset}"
         if not _selected(label, only):
             continue
-        teacher = DepthTeacher(build_teacher_model(preset), grid_stride=args.teacher_grid_stride)
-        th, tw = teacher.input_size(h, w)
-        entries.append((label, teacher, x, f"Depth Anything arch, random weights, ViT input {th}x{tw}"))
-    rows = measure_round_robin(entries, warmup=args.warmup, runs=args.runs,
-                               progress=lambda m: print(f"  ... {m}", flush=True))
-    for r in rows:
-        r.params = params.get(r.name, r.params)
-        _report(r)
+        patch = TEACHER_PRESETS[preset].patch_size
+        th, tw = patch * math.ceil(h / args.teacher_grid_stride), patch * math.ceil(w / args.teacher_grid_stride)
+        factory = lambda p=preset: (DepthTeacher(build_teacher_model(p), grid_stride=args.teacher_grid_stride), None)  # noqa: E731
+        entries.append((label, factory, x, f"Depth Anything arch, random weights, ViT input {th}x{tw}"))
+    progress = lambda m: print(f"  ... {m}", flush=True)  # noqa: E731
+    if args.interleave:
+        built = [(label, factory(), xs, note) for label, factory, xs, note in entries]
+        rows = measure_round_robin([(lb, mp[0], xs, n) for lb, mp, xs, n in built], warmup=args.warmup,
+                                   runs=args.runs, progress=progress)
+        for r, (_, mp, _, _) in zip(rows, built, strict=True):
+            r.params = mp[1] or r.params
+            _report(r)
+        return rows
+    rows = []
+    for label, factory, xs, note in entries:
+        model, params = factory()
+        cost = measure(label, model, xs, warmup=args.warmup, runs=args.runs, note=note)
+        cost.params = params or cost.params
+        rows.append(_report(cost))
+        del model
+        gc.collect()
     return rows
+
+
+def _student(cfg, no_fold: bool):
+    """(model ready to time, parameter count as trained) for a student config."""
+    from dataclasses import replace
+
+    import torch
+
+    from ..benchmark.model_cost import count_params
+    from ..models.fuse import fold_batchnorm
+    from ..models.student import build_student
+
+    model = build_student(replace(cfg, pretrained=None)).eval()
+    params = count_params(model)  # as trained (folding merges BN parameters into conv biases)
+    if not no_fold:
+        fold_batchnorm(model)
+        model = model.to(memory_format=torch.channels_last)
+    return model, params
 
 
 def _report(cost):
