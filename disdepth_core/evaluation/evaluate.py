@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -182,8 +182,13 @@ def headline(summary: dict, mode: str = "metric") -> dict:
     return row
 
 
-def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str = "") -> Path:
-    """Write metrics.json, per_frame.csv, report.md and PNGs (bars, error vs distance, mosaics)."""
+def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str = "",
+                 sections: Sequence[str] = (), figures: Sequence[Path] = ()) -> Path:
+    """Write metrics.json, per_frame.csv, report.md and PNGs (bars, error vs distance, mosaics).
+
+    ``sections``: extra markdown lines placed after the metric tables; ``figures``: PNGs the
+    caller wrote into ``out_dir``, listed with the others.
+    """
     from ..viz.eval_plots import plot_camera_bars, plot_error_by_distance, plot_mosaic
 
     out = Path(out_dir)
@@ -221,6 +226,9 @@ def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str
     for b in summary["error_by_distance"]:
         if b["pixels"]:
             md.append(f"| {b['from_m']} | {b['to_m']} | {b['pixels']} | {b['mae_m']:.3f} | {b['abs_rel']:.4f} |")
+    if sections:
+        md += ["", *sections]
+    pngs += [Path(f) for f in figures]
     md += ["", "Figures: " + ", ".join(p.name for p in pngs)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     return out
