@@ -104,7 +104,8 @@ class _Child:
         return self.proc.poll() is None
 
     def tail(self, n: int = 5) -> str:
-        self._fh.flush()
+        if not self._fh.closed:
+            self._fh.flush()
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(lines[-n:])
 
@@ -172,7 +173,7 @@ def record_live(bag: str | Path, *, rig_path: str, cameras: list[str], engine, i
                 raise DisdepthError(f"surround_depth_node did not come up within {timeout_s:.0f} s: {node_child.tail()}")
             executor.spin_once(timeout_sec=0.05)
         topics = [t.format(camera=c) for c in cameras for t in (image_topic, camera_info_topic)]
-        player = _Child([sys.executable, "-m", PLAYER_MODULE, str(bag), "--rate", repr(float(rate)),
+        player = _Child([sys.executable, "-m", PLAYER_MODULE, str(Path(bag).resolve()), "--rate", repr(float(rate)),
                          "--topics", *topics, "--wait-for-subscribers", "1", "--delay", "0.5"],
                         env, log_dir / "player.log")
         if progress:

@@ -162,3 +162,18 @@ def test_bad_bags_give_one_line_listing_the_contents(tmp_path, world, capsys, ca
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     if case in ("truncated", "no_cameras", "wrong_type", "no_info", "no_gt"):
         assert "/CAM_FRONT/image_raw (sensor_msgs/msg/" in err or "/chatter (std_msgs/msg/String, 1)" in err
+
+
+def test_live_frames_that_never_came_back_are_skipped_and_listed(world, rig):
+    """RecordedPredictor (what --live evaluates): a missing (camera, stamp) skips its step, counted."""
+    from disdepth_core.evaluation.bag_eval import RecordedPredictor
+
+    bag, _, fr = world
+    recorded = {(cam, int(fr.stamps_ns[f])): np.where(fr.depth[f, i] > 0, fr.depth[f, i], np.nan).astype(np.float32)
+                for f in range(fr.num_frames) for i, cam in enumerate(fr.cameras)}
+    del recorded[("CAM_BACK", int(fr.stamps_ns[1]))]
+    pred = RecordedPredictor(recorded)
+    r = evaluate_bag(BagSource(bag, rig), pred, progress=False)
+    assert r["accounting"]["skipped"] == {"no_live_output": 1} and r["accounting"]["steps_evaluated"] == 2
+    assert pred.missing_keys == {("CAM_BACK", int(fr.stamps_ns[1]))} and len(pred.used) == 12
+    assert r["metric"]["all"]["abs_rel"] == pytest.approx(0.0, abs=1e-7)

@@ -205,7 +205,10 @@ def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command:
     if summary.get("live"):
         lv = summary["live"]
         md += ["", f"Live: {lv['returned']} of {lv['expected']} camera images came back from the node "
-                   f"({lv['never_returned']} never did); node log {lv.get('node_log', '')}"]
+                   f"({lv['never_returned']} never did: their steps are skipped as no_live_output); replay and "
+                   f"recording took {lv.get('wall_s', float('nan')):.1f} s; node log {lv.get('node_log', '')}. "
+                   "The timing below is the lookup of the recorded depth, not the node's inference time "
+                   "(see the node's /diagnostics)."]
     t = summary["timing"]
     md += ["", "## Timing", "", f"Wall time {t['wall_s']:.2f} s, {t['steps_per_s'] or 0:.2f} evaluated steps/s", ""]
     rows = [(k, v["count"], f"{v['mean']:.2f}", f"{v['p50']:.2f}", f"{v['p90']:.2f}", f"{v['max']:.2f}")
