@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     live = None
     if args.live:
         try:
+            import rclpy  # noqa: F401 - the one place eval-bag needs ROS
             from disdepth_ros.live_eval import record_live
         except ImportError as exc:
             raise DisdepthError(f"--live needs ROS 2 (rclpy) and the disdepth_ros package: {exc}") from None
