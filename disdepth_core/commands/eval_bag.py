@@ -83,11 +83,15 @@ def run(args: argparse.Namespace) -> int:
     model = _model_identity(engine_cfg)
     live = None
     if args.live:
+        import importlib.util
+
+        if importlib.util.find_spec("rclpy") is None:  # disdepth_core itself never imports ROS
+            raise DisdepthError("--live needs ROS 2 (rclpy is not importable here); run without --live for the "
+                                "offline evaluation")
         try:
-            import rclpy  # noqa: F401 - the one place eval-bag needs ROS
             from disdepth_ros.live_eval import record_live
         except ImportError as exc:
-            raise DisdepthError(f"--live needs ROS 2 (rclpy) and the disdepth_ros package: {exc}") from None
+            raise DisdepthError(f"--live needs the disdepth_ros package: {exc}") from None
         rec = record_live(source.inventory.path, rig_path=str(resolve_rig(args.rig)), cameras=source.cameras,
                           engine=engine_cfg, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                           sync=sync, rate=args.live_rate, timeout_s=args.live_timeout, log_dir=out / "live_logs",
