@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.bench",
     "disdepth_core.commands.train",
     "disdepth_core.commands.eval",
+    "disdepth_core.commands.eval_bag",
     "disdepth_core.commands.ablate",
 ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -54,6 +54,83 @@ class ErrorByDistance:
         ]
 
 
+class EvalAccumulator:
+    """Everything one evaluation run collects, one time step at a time (shared by ``disdepth eval``
+    and ``disdepth eval-bag``): the seven metrics (metric and median-scaled) per camera, absolute
+    error by distance, cross-view consistency of the prediction (and of dense GT, the occlusion
+    floor), per-frame rows and a few examples for the mosaics.
+
+    ``add`` takes one step: pred, gt ``(V, H, W)`` metres, mask ``(V, H, W)`` bool (the pixels that
+    count), the step's K ``(V, 3, 3)`` and T_base_cam ``(V, 4, 4)``; ``summary`` returns the
+    JSON-ready dict (keys as documented in :func:`evaluate_dataset`).
+    """
+
+    def __init__(self, cameras, min_depth: float, max_depth: float, keep_examples: int = 3):
+        self.cameras = list(cameras)
+        self.lo, self.hi = float(min_depth), float(max_depth)
+        self.acc = DepthMetricAccumulator(self.cameras, min_depth=self.lo, max_depth=self.hi)
+        self.by_dist = ErrorByDistance()
+        self.cv_sum, self.cv_n, self.gt_cv_sum, self.gt_cv_n = 0.0, 0, 0.0, 0
+        self.rig_cache: dict = {}
+        self.keep_examples = keep_examples
+        self.examples: list[dict] = []
+        self.per_frame: list[dict] = []
+        self.steps = 0
+
+    @torch.no_grad()
+    def add(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, *, K: torch.Tensor,
+            T_base_cam: torch.Tensor, valid: torch.Tensor | None = None, images: torch.Tensor | None = None,
+            frame: dict | None = None, example_extra: dict | None = None) -> dict:
+        """Add one step; ``valid`` (default ``mask``) is the GT validity used for the GT's own
+        cross-view floor (computed when more than half the pixels are valid: dense GT). Returns
+        the step's per-frame row (``frame`` plus ``cross_view`` and ``<cam>.abs_rel``)."""
+        lo, hi = self.lo, self.hi
+        valid = mask if valid is None else valid
+        rows = self.acc.update(pred, gt, mask)
+        self.by_dist.update(pred.clamp(lo, hi), gt, mask)
+        frame = dict(frame or {})
+        if len(self.cameras) > 1:
+            key = (tuple(K.flatten().tolist()), tuple(T_base_cam.flatten().tolist()), tuple(gt.shape))
+            if key not in self.rig_cache:
+                rig = CameraRig(self.cameras, [tuple(gt.shape[-2:])] * len(self.cameras), K.double(), T_base_cam.double())
+                self.rig_cache[key] = (rig.adjacent_pairs(),
+                                       rig.overlap_masks(depth_range=(max(lo, 1.0), hi), num_depths=16))
+            pairs, masks = self.rig_cache[key]
+            cv, cnt = cross_view_consistency(pred.clamp(lo, hi), K, T_base_cam, pairs, masks, max_depth=hi)
+            if cnt:
+                self.cv_sum += cv * cnt
+                self.cv_n += cnt
+                frame["cross_view"] = cv
+            if valid.float().mean() > 0.5:  # dense GT: the floor that occlusions give the metric
+                gcv, gcnt = cross_view_consistency(gt, K, T_base_cam, pairs, masks, valid=valid, max_depth=hi)
+                if gcnt:
+                    self.gt_cv_sum += gcv * gcnt
+                    self.gt_cv_n += gcnt
+        for c, cam in enumerate(self.cameras):
+            frame[f"{cam}.abs_rel"] = rows["metric"][c]["abs_rel"]
+        self.per_frame.append(frame)
+        if len(self.examples) < self.keep_examples and images is not None:
+            self.examples.append({"images": images, "pred": pred, "gt": gt, "mask": mask, "cameras": self.cameras,
+                                  **(example_extra or {})})
+        self.steps += 1
+        return frame
+
+    def summary(self, dataset: str) -> dict:
+        summary = self.acc.summary()
+        cross_view = self.cv_sum / self.cv_n if self.cv_n else math.nan
+        for mode in ("metric", "median"):
+            summary[mode]["all"]["cross_view"] = cross_view
+        summary["cross_view"] = cross_view
+        summary["cross_view_gt"] = self.gt_cv_sum / self.gt_cv_n if self.gt_cv_n else None
+        summary["error_by_distance"] = self.by_dist.summary()
+        summary["depth_range"] = [self.lo, self.hi]
+        summary["samples"] = self.steps
+        summary["dataset"] = dataset
+        summary["per_frame"] = self.per_frame
+        summary["_examples"] = self.examples
+        return summary
+
+
 @torch.no_grad()
 def evaluate_dataset(
     predict: Callable[[torch.Tensor], torch.Tensor],
@@ -68,7 +145,12 @@ def evaluate_dataset(
     keep_examples: int = 3,
     progress: bool = True,
 ) -> dict:
-    """Metrics of ``predict`` over ``dataset`` (see the module docstring)."""
+    """Metrics of ``predict`` over ``dataset`` (see the module docstring).
+
+    Keys: ``metric``/``median`` (``per_camera``, ``all``), ``cross_view``, ``cross_view_gt``,
+    ``error_by_distance``, ``depth_range``, ``samples``, ``dataset`` (+ ``per_frame`` and
+    ``_examples``, which :func:`write_report` writes out and removes).
+    """
     from ..data.eval_crops import DEPTH_CAPS
 
     lo, hi = DEPTH_CAPS[dataset_name]
@@ -76,60 +158,21 @@ def evaluate_dataset(
     hi = hi if max_depth is None else max_depth
     n = len(dataset) if not max_samples else min(max_samples, len(dataset))
     acc = None
-    by_dist = ErrorByDistance()
-    cv_sum, cv_n, gt_cv_sum, gt_cv_n = 0.0, 0, 0.0, 0
-    rig_cache: dict = {}
-    examples = []
-    per_frame = []
     for idx in tqdm(range(n), desc=f"eval {dataset_name}", disable=not progress, unit="sample"):
         s = dataset[idx]
         if acc is None:
-            acc = DepthMetricAccumulator(s.cameras, min_depth=lo, max_depth=hi)
+            acc = EvalAccumulator(s.cameras, lo, hi, keep_examples=keep_examples)
         pred = predict(s.images.to(device)).float().cpu()
         gt = s.depth
         meta = s.meta or {}
         mask = s.valid & eval_mask(gt, dataset_name, crop, min_depth=lo, max_depth=hi,
                                    orig_size=meta.get("orig_size"), window=meta.get("window"),
                                    flipped=bool(meta.get("flipped", False)))
-        rows = acc.update(pred, gt, mask)
-        by_dist.update(pred.clamp(lo, hi), gt, mask)
-        frame = {"index": idx, "timestamp_ns": int(s.timestamp_ns)}
-        if len(s.cameras) > 1:
-            key = (tuple(s.K.flatten().tolist()), tuple(s.T_base_cam.flatten().tolist()), tuple(gt.shape))
-            if key not in rig_cache:
-                rig = CameraRig(s.cameras, [tuple(gt.shape[-2:])] * len(s.cameras), s.K.double(), s.T_base_cam.double())
-                rig_cache[key] = (rig.adjacent_pairs(), rig.overlap_masks(depth_range=(max(lo, 1.0), hi), num_depths=16))
-            pairs, masks = rig_cache[key]
-            cv, cnt = cross_view_consistency(pred.clamp(lo, hi), s.K, s.T_base_cam, pairs, masks, max_depth=hi)
-            if cnt:
-                cv_sum += cv * cnt
-                cv_n += cnt
-                frame["cross_view"] = cv
-            if s.valid.float().mean() > 0.5:  # dense GT: the floor that occlusions give the metric
-                gcv, gcnt = cross_view_consistency(gt, s.K, s.T_base_cam, pairs, masks, valid=s.valid, max_depth=hi)
-                if gcnt:
-                    gt_cv_sum += gcv * gcnt
-                    gt_cv_n += gcnt
-        for c, cam in enumerate(s.cameras):
-            frame[f"{cam}.abs_rel"] = rows["metric"][c]["abs_rel"]
-        per_frame.append(frame)
-        if len(examples) < keep_examples:
-            examples.append({"images": s.images, "pred": pred, "gt": gt, "mask": mask, "cameras": s.cameras})
+        acc.add(pred, gt, mask, K=s.K, T_base_cam=s.T_base_cam, valid=s.valid, images=s.images,
+                frame={"index": idx, "timestamp_ns": int(s.timestamp_ns)})
     if acc is None:
         raise ValueError(f"{dataset_name}: the dataset has no samples to evaluate")
-    summary = acc.summary()
-    cross_view = cv_sum / cv_n if cv_n else math.nan
-    for mode in ("metric", "median"):
-        summary[mode]["all"]["cross_view"] = cross_view
-    summary["cross_view"] = cross_view
-    summary["cross_view_gt"] = gt_cv_sum / gt_cv_n if gt_cv_n else None
-    summary["error_by_distance"] = by_dist.summary()
-    summary["depth_range"] = [lo, hi]
-    summary["samples"] = n
-    summary["dataset"] = dataset_name
-    summary["per_frame"] = per_frame
-    summary["_examples"] = examples
-    return summary
+    return acc.summary(dataset_name)
 
 
 def headline(summary: dict, mode: str = "metric") -> dict:
@@ -139,8 +182,13 @@ def headline(summary: dict, mode: str = "metric") -> dict:
     return row
 
 
-def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str = "") -> Path:
-    """Write metrics.json, per_frame.csv, report.md and PNGs (bars, error vs distance, mosaics)."""
+def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str = "",
+                 sections: Sequence[str] = (), figures: Sequence[Path] = ()) -> Path:
+    """Write metrics.json, per_frame.csv, report.md and PNGs (bars, error vs distance, mosaics).
+
+    ``sections``: extra markdown lines placed after the metric tables; ``figures``: PNGs the
+    caller wrote into ``out_dir``, listed with the others.
+    """
     from ..viz.eval_plots import plot_camera_bars, plot_error_by_distance, plot_mosaic
 
     out = Path(out_dir)
@@ -178,6 +226,9 @@ def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str
     for b in summary["error_by_distance"]:
         if b["pixels"]:
             md.append(f"| {b['from_m']} | {b['to_m']} | {b['pixels']} | {b['mae_m']:.3f} | {b['abs_rel']:.4f} |")
+    if sections:
+        md += ["", *sections]
+    pngs += [Path(f) for f in figures]
     md += ["", "Figures: " + ", ".join(p.name for p in pngs)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     return out

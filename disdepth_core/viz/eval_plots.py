@@ -74,3 +74,31 @@ def plot_mosaic(example: dict, out: Path, max_depth: float = 80.0) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def plot_bev_points(pred_points: np.ndarray, gt_points: np.ndarray, out: Path, extent_m: float = 40.0,
+                    title: str = "predicted vs ground-truth points", max_points: int = 40000) -> Path:
+    """Bird's-eye view in base_link (x forward drawn up, y left drawn left) of predicted and GT
+    points ``(M, 3)`` metres, taken at the same pixels; the vehicle outline at the origin."""
+    rng = np.random.default_rng(0)
+
+    def thin(p):
+        p = p[np.isfinite(p).all(1)] if len(p) else p.reshape(0, 3)
+        return p[rng.choice(len(p), max_points, replace=False)] if len(p) > max_points else p
+
+    g, p = thin(gt_points), thin(pred_points)
+    fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
+    ax.scatter(-g[:, 1], g[:, 0], s=0.8, c="#1d3557", linewidths=0, label=f"ground truth ({len(gt_points)} px)")
+    ax.scatter(-p[:, 1], p[:, 0], s=0.8, c="#e63946", linewidths=0, alpha=0.6, label=f"prediction ({len(pred_points)} px)")
+    ax.add_patch(plt.Rectangle((-0.95, -1.0), 1.9, 4.6, fill=False, lw=1.5, color="k"))
+    ax.set_xlim(-extent_m, extent_m)
+    ax.set_ylim(-extent_m, extent_m)
+    ax.set_aspect("equal")
+    ax.set_xlabel("-y (m, right)")
+    ax.set_ylabel("x (m, forward)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=8, markerscale=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
