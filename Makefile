@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 # In a sourced ROS 2 environment use its rclpy (system site-packages) and never install
 # the ROS 2 pip wheels on top of it.
 ifeq ($(strip $(ROS_DISTRO)),)

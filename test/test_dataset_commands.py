@@ -78,6 +78,15 @@ def test_eval_command_with_shipped_eval_config(ds, tmp_path, tiny_student):
     m = json.loads((out / "metrics.json").read_text())
     assert m["dataset"] == ds and m["samples"] >= 1
     assert m["metric"]["all"]["images"] >= 1 and m["metric"]["all"]["abs_rel"] > 0
+    for mode in ("metric", "median"):
+        for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3", "cross_view"):
+            assert k in m[mode]["all"]
+    for f in ("report.md", "per_camera.png", "error_vs_distance.png", "mosaic_0.png", "per_frame.csv"):
+        assert (out / f).is_file(), f
+    if ds == "nuscenes":
+        assert set(m["metric"]["per_camera"]) == {"CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK",
+                                                  "CAM_BACK_LEFT", "CAM_FRONT_LEFT"}
+        assert m["cross_view"] == m["cross_view"]  # a number (not NaN) for the surround rig
 
 
 def test_train_command_with_shipped_nuscenes_config(tmp_path):
