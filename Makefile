@@ -31,10 +31,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: lint
-	$(PY) -m pytest --runslow $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest --runslow $(PYTEST_ARGS)
 
 clean:
 	rm -rf out build install log .pytest_cache

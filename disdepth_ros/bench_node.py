@@ -4,7 +4,8 @@
 
 This process publishes six bgr8 cameras (box-room scene at ``--size``) with CameraInfo at
 ``--rate``; a ``surround_depth_node`` child process runs the test-only ground-truth engine
-(so "engine time" is a hash lookup + resize, not a network: see docs/ros_node.md); this
+(so "engine time" is a hash lookup + resize, not a network: see docs/ros_node.md), or with
+``--checkpoint DIR`` a real student through the torch backend; this
 process subscribes the merged cloud. Reported:
 
 * frame loss: images the node received per camera vs. published (SHM profile check);
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input-size", default="384x640", help="engine input/output HxW (depth resolution)")
     ap.add_argument("--stride", type=int, default=2, help="cloud.stride")
     ap.add_argument("--cpu-threads", type=int, default=0, help="node parameter cpu_threads (0 = torch default)")
+    ap.add_argument("--checkpoint", default="",
+                    help="run a real student through the torch backend instead of the ground-truth engine")
     ap.add_argument("--no-shm", action="store_true", help="do not use config/fastdds_shm.xml (default transports)")
     ap.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "42")))
     ap.add_argument("--out", default="out/bench_node", help="output directory (frames file, logs, results.json)")
@@ -95,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "disdepth_ros.surround_depth_node", "--ros-args",
          "--params-file", str(REPO / "config" / "surround_depth.yaml"),
-         "-p", "engine.backend:=ground_truth", "-p", f"engine.gt_frames:={frames_path}", "-p", "engine.device:=cpu",
+         *(["-p", "engine.backend:=torch", "-p", f"engine.checkpoint:={args.checkpoint}"] if args.checkpoint else
+           ["-p", "engine.backend:=ground_truth", "-p", f"engine.gt_frames:={frames_path}"]),
+         "-p", "engine.device:=cpu",
          "-p", f"engine.input_size:=[{ih}, {iw}]", "-p", f"cloud.stride:={args.stride}",
          "-p", "diagnostics_period:=0.5", "-p", f"cpu_threads:={args.cpu_threads}", "-p", "sync.queue_size:=3"],
         env=env, stdout=node_log, stderr=subprocess.STDOUT, cwd=REPO)
