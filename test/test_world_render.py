@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -174,3 +175,22 @@ def test_ego_moves_forward_with_increasing_timestamps(seq):
     assert stamps[1] - stamps[0] == int(1e9 / seq.cfg.rate_hz)
     dx = poses[2][0, 3] - poses[0][0, 3]
     assert 0.2 * 7.0 * 0.9 < dx < 0.2 * 12.0 * 1.1  # ego speed range over two frames
+
+
+def test_point_cloud_of_true_depth_is_exact_on_world_geometry(seq, frame):
+    """runtime.pointcloud on the world's exact depth: ground points at z = 0, box points on their faces."""
+    from disdepth_core.runtime.pointcloud import depth_to_cloud
+
+    depth = torch.where(frame.valid, frame.depth, torch.full_like(frame.depth, float("nan")))
+    ground = frame.valid & (frame.prim == 0)
+    # the cloud keeps valid pixels in (camera, row, column) order: rebuild that index per point
+    cloud = depth_to_cloud(depth, seq.rig.K_as(), seq.rig.T_as(), colors=frame.rgb)
+    assert sum(cloud.counts) == int(frame.valid.sum())
+    is_ground = ground[frame.valid].numpy()
+    z = cloud.points["z"]
+    assert abs(z[is_ground]).max() < 2e-3
+    assert z[~is_ground].max() > 1.0  # buildings, vehicles and trees stand above the road
+    # colours come from the same pixels
+    rgb = cloud.points["rgb"].view(np.uint32)
+    r = (rgb >> 16) & 255
+    assert np.array_equal(r, frame.rgb[frame.valid][:, 0].numpy().astype(np.uint32))
