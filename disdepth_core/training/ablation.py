@@ -112,8 +112,18 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "row"
 
 
-def run_ablation(ab: AblationConfig, *, stop_after_minutes: float | None = None, progress: bool = True) -> dict:
-    """Run every missing piece of the ablation, then write the table; returns the table dict."""
+def run_ablation(
+    ab: AblationConfig,
+    *,
+    stop_after_minutes: float | None = None,
+    progress: bool = True,
+    seeds: list[int] | None = None,
+) -> dict:
+    """Run every missing piece of the ablation, then write the table; returns the table dict.
+
+    ``seeds`` restricts which of the config's seeds this call trains (several processes can
+    share the work, one seed each); the table always covers every finished run.
+    """
     from .trainer import train
 
     t0 = time.time()
@@ -129,7 +139,7 @@ def run_ablation(ab: AblationConfig, *, stop_after_minutes: float | None = None,
     def done(run: Path) -> bool:
         return (run / "eval" / "metrics.json").is_file()
 
-    for seed in ab.seeds:
+    for seed in (seeds if seeds is not None else ab.seeds):
         sd = root / f"seed{seed}"
         teacher_run = sd / "teacher"
         if not done(teacher_run) and time_left():
