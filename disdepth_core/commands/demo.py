@@ -1,9 +1,15 @@
 """``disdepth demo``: the main job on the embedded default.
 
-Renders a short synthetic drive for the shipped rig, writes it in the native format and
-draws what it contains: a mosaic of the six RGB images over their colour-mapped depth,
-a bird's-eye view of the LiDAR sweep with the rig, and the rig's coverage. Later issues
-grow this into the full pipeline (synthetic bag -> node -> evaluation).
+Always: renders a short synthetic drive for the shipped rig and draws what it contains
+(a mosaic of the six RGB images over their colour-mapped depth, a bird's-eye view of the
+LiDAR sweep with the rig, the rig's coverage).
+
+With a student (``--checkpoint DIR``, or the shipped ``weights/student_default/`` once it
+exists) it then runs the main job end to end: writes (or reuses) a synthetic six-camera
+bag, replays it with ``bag_player`` through ``surround_depth_node`` as real processes over
+DDS, records the depth the node publishes and evaluates it against the bag's ground truth
+(``disdepth eval-bag --live``), writing ``report.md``, ``metrics.json``, ``mosaic.png`` and
+``bev.png``. Without a student it says so and stops after the world part.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=positive_int, default=3, help="frames of the synthetic drive (default 3)")
     p.add_argument("--size", type=parse_size, default=(224, 384), help="image size HxW (default 224x384)")
     p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    p.add_argument("--checkpoint", default="", help="student checkpoint (default: the shipped weights/student_default)")
+    p.add_argument("--bag-frames", type=positive_int, default=10, help="frames of the replayed bag (default 10)")
+    p.add_argument("--device", default="cpu", help="engine device for the node (default cpu)")
     p.set_defaults(func=run)
 
 
@@ -67,4 +76,71 @@ def run(args: argparse.Namespace) -> int:
     h, w = args.size
     print(f"\nrendered {args.frames} frames of 6 x {h}x{w} + LiDAR in {elapsed:.1f} s (seed {args.seed})")
     print(f"wrote {mosaic}, {bev}, {rig_png}, {out / 'rig.txt'} and the sequence in {world_dir}/")
+    return run_pipeline(args, out, rig_full)
+
+
+def _student_dir(checkpoint: str):
+    """The student to run: ``checkpoint`` or the shipped default; None when there is none yet."""
+    from ..errors import DisdepthError
+    from ..runtime.model_metadata import resolve_checkpoint
+
+    try:
+        return resolve_checkpoint(checkpoint)
+    except DisdepthError:
+        if checkpoint:
+            raise
+        return None
+
+
+def run_pipeline(args: argparse.Namespace, out: Path, rig_full) -> int:
+    """Synthetic bag -> bag_player -> surround_depth_node -> recorded depth -> evaluation."""
+    import json
+    import subprocess
+    import sys
+
+    from ..errors import DisdepthError
+    from ..world import WorldSequence
+    from ..world.export_bag import BagWriter
+
+    student = _student_dir(args.checkpoint)
+    if student is None:
+        print("\nno distilled student is shipped yet (weights/student_default/ is missing): the end-to-end "
+              "part (bag -> node -> evaluation) needs one; pass --checkpoint DIR to run it with your own.")
+        return 0
+    h, w = args.size
+    bag = out / f"bag_{h}x{w}_{args.bag_frames}f_seed{args.seed + 1}"
+    if not (bag / "metadata.yaml").is_file():
+        if bag.exists():
+            shutil.rmtree(bag)  # an interrupted write
+        seq = WorldSequence(rig_full.resized(h, w), frames=args.bag_frames, seed=args.seed + 1)
+        writer = BagWriter(seq, bag)
+        writer.begin()
+        for f in seq:
+            writer.write(f)
+        writer.end()
+        print(f"wrote the bag {bag} ({args.bag_frames} frames, held-out seed {args.seed + 1})")
+    else:
+        print(f"reusing the bag {bag}")
+    eval_dir = out / "eval"
+    cmd = [sys.executable, "-m", "disdepth_core.cli", "eval-bag", str(bag), "--live", "--checkpoint", str(student),
+           "--device", args.device, "--rig", args.rig, "--out", str(eval_dir), "--quiet"]
+    print("running: disdepth " + " ".join(cmd[3:]))
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise DisdepthError(f"the end-to-end run failed: {res.stderr.strip().splitlines()[-1] if res.stderr else res.returncode}")
+    for src, dst in (("metrics.json", "metrics.json"), ("report.md", "report.md"), ("mosaic_0.png", "mosaic.png"),
+                     ("bev.png", "bev.png")):
+        if (eval_dir / src).is_file():
+            shutil.copyfile(eval_dir / src, out / dst)
+    m = json.loads((out / "metrics.json").read_text())
+    acc = m.get("accounting", {})
+    print(f"\nend to end through surround_depth_node ({student}):")
+    print(f"  sets found {acc.get('steps_found')}, evaluated {acc.get('steps_evaluated')}, skipped {acc.get('skipped_total')} {acc.get('skipped') or ''}")
+    print("  mode    AbsRel  RMSE(m)  delta<1.25  cross-view")
+    for mode in ("metric", "median"):
+        a = m[mode]["all"]
+        print(f"  {mode:<7} {a['abs_rel']:.4f}  {a['rmse']:7.3f}  {a['a1']:.4f}      {m.get('cross_view', float('nan')):.4f}")
+    print(f"wrote {out}/report.md, metrics.json, mosaic.png, bev.png (full report in {eval_dir}/)")
+    print(f"on a ROS 2 machine, watch it in RViz: ros2 launch disdepth_ros replay.launch.py bag:={bag.resolve()} "
+          f"checkpoint:={Path(student).resolve()} rviz:=true")
     return 0
