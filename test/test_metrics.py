@@ -97,3 +97,18 @@ def test_cross_view_consistency_zero_on_exact_geometry_and_positive_when_wrong()
     assert n > 1000 and cv < 0.03  # nearest-pixel sampling error only (shrinks with resolution)
     cv_bad, n_bad = cross_view_consistency(depth * torch.linspace(0.7, 1.3, 6)[:, None, None].double(), rig.K, rig.T_base_cam, pairs, masks)
     assert n_bad > 0 and cv_bad > 3 * cv
+
+
+def test_disparity_alignment_recovers_depth_from_affine_disparity():
+    from disdepth_core.evaluation.evaluate import disparity_aligned_depth
+
+    g = torch.Generator().manual_seed(1)
+    gt = 2 + 60 * torch.rand(2, 8, 8, generator=g)
+    mask = torch.rand(2, 8, 8, generator=g) > 0.2
+    rel = torch.stack([3.0 / gt[0] + 0.5, 0.2 / gt[1] - 0.001])  # unknown scale and shift per image
+    d = disparity_aligned_depth(rel, gt, mask, 0.1, 80.0)
+    assert torch.allclose(d[mask], gt[mask], rtol=1e-4)
+    # plain inversion with median scaling would not recover it
+    inv = 1.0 / rel
+    inv = inv * (gt[mask].median() / inv[mask].median())
+    assert not torch.allclose(inv[mask], gt[mask], rtol=1e-2)

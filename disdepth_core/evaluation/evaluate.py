@@ -144,8 +144,14 @@ def evaluate_dataset(
     device: torch.device | str = "cpu",
     keep_examples: int = 3,
     progress: bool = True,
+    align: str = "none",
 ) -> dict:
     """Metrics of ``predict`` over ``dataset`` (see the module docstring).
+
+    ``align="disparity"`` is the protocol for affine-invariant (relative) models such as a
+    foundation-model teacher: ``predict`` returns relative disparity, which is aligned per
+    image to the ground-truth disparity ``1/depth`` by least-squares scale and shift on the
+    evaluated pixels, then inverted to depth (and clamped to the depth caps).
 
     Keys: ``metric``/``median`` (``per_camera``, ``all``), ``cross_view``, ``cross_view_gt``,
     ``error_by_distance``, ``depth_range``, ``samples``, ``dataset`` (+ ``per_frame`` and
@@ -168,11 +174,25 @@ def evaluate_dataset(
         mask = s.valid & eval_mask(gt, dataset_name, crop, min_depth=lo, max_depth=hi,
                                    orig_size=meta.get("orig_size"), window=meta.get("window"),
                                    flipped=bool(meta.get("flipped", False)))
+        if align == "disparity":
+            pred = disparity_aligned_depth(pred, gt, mask, lo, hi)
+        elif align != "none":
+            raise ValueError(f"align must be 'none' or 'disparity', got {align!r}")
         acc.add(pred, gt, mask, K=s.K, T_base_cam=s.T_base_cam, valid=s.valid, images=s.images,
                 frame={"index": idx, "timestamp_ns": int(s.timestamp_ns)})
     if acc is None:
         raise ValueError(f"{dataset_name}: the dataset has no samples to evaluate")
     return acc.summary(dataset_name)
+
+
+def disparity_aligned_depth(disparity: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, lo: float, hi: float):
+    """Relative disparity (V, H, W) -> depth, after per-image scale/shift alignment to 1/gt on ``mask``."""
+    from ..losses.scale_shift_invariant import align_scale_shift
+
+    gt_disp = torch.where(mask, 1.0 / gt.clamp_min(1e-6), torch.zeros_like(gt))
+    s, t = align_scale_shift(disparity.double(), gt_disp.double(), mask)
+    aligned = (s[:, None, None] * disparity.double() + t[:, None, None]).clamp(1.0 / hi, 1.0 / lo)
+    return (1.0 / aligned).float()
 
 
 def headline(summary: dict, mode: str = "metric") -> dict:

@@ -151,14 +151,14 @@ class AcclimateStage:
         return lambda imgs: a(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["depth"]
 
     def reference_predictor(self):
-        """The raw teacher before acclimation, as depth: 1/disparity (relative: compare median-scaled)."""
+        """The raw teacher before acclimation and how to score it: relative disparity is
+        aligned per image (scale and shift) to the ground truth; metric depth is used as is."""
         t = self.acclimated.teacher.eval()
 
         def predict(imgs):
-            out = t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
-            return 1.0 / out.clamp_min(1e-6) if t.output_kind == "relative_disparity" else out
+            return t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
 
-        return predict
+        return predict, ("disparity" if t.output_kind == "relative_disparity" else "none")
 
 
 # ----------------------------------------------------------------------------- student

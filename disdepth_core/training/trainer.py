@@ -162,18 +162,16 @@ def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
 
     ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
     predict = stage.predictor()
-    if cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity":
-        # relative disparity -> depth up to scale: evaluate median-scaled only makes sense
-        base = predict
-        predict = lambda imgs: 1.0 / base(imgs).clamp_min(1e-6)  # noqa: E731
-    with torch.no_grad():
+    relative = cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity"
+    with torch.no_grad():  # a relative teacher is scored after per-image scale/shift alignment of its disparity
         summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=cfg.val_max_samples,
-                                   device=device, progress=True)
+                                   device=device, progress=True, align="disparity" if relative else "none")
     write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
     if hasattr(stage, "reference_predictor"):  # acclimation: "preserves performance" is measured, not assumed
+        predict_ref, align = stage.reference_predictor()
         with torch.no_grad():
-            ref = evaluate_dataset(stage.reference_predictor(), ds, dataset_name=cfg.val_dataset.name,
-                                   max_samples=cfg.val_max_samples, device=device, progress=True)
+            ref = evaluate_dataset(predict_ref, ds, dataset_name=cfg.val_dataset.name,
+                                   max_samples=cfg.val_max_samples, device=device, progress=True, align=align)
         write_report(ref, out / "eval_teacher_before", title=f"teacher before acclimation ({out.name})")
 
 
