@@ -57,6 +57,14 @@ def require_file(path: Path, dataset: str, what: str) -> Path:
     return path
 
 
+def read_split_file(path: str | Path, dataset: str) -> list[str]:
+    """Non-empty, non-comment lines of ``dataset.split_file``; a clear error when it is missing."""
+    p = Path(path)
+    if not p.is_file():
+        raise DisdepthError(f"{dataset}: split file {p} not found (dataset.split_file)")
+    return [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+
+
 def read_rgb(path: str | Path) -> torch.Tensor:
     """An 8-bit image file -> ``(3, H, W)`` float32 RGB in [0, 1]; CorruptFileError if unreadable."""
     from PIL import Image, UnidentifiedImageError

@@ -42,7 +42,7 @@ import torch
 
 from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, make_transform, quaternion_to_matrix, transform_points
-from .base_dataset import CorruptFileError, DepthDataset, log, read_rgb, require_file
+from .base_dataset import CorruptFileError, DepthDataset, log, read_rgb, read_split_file, require_file
 from .dataset_config import DatasetConfig
 from .lidar_depth import points_to_depth_map
 from .sample import SurroundSample
@@ -185,10 +185,7 @@ class DDADDataset(DepthDataset):
 
     def _split_files(self, splits: dict) -> list[str]:
         if self.cfg.split_file:
-            p = Path(self.cfg.split_file)
-            if not p.is_file():
-                raise DisdepthError(f"ddad: split file {p} not found (dataset.split_file)")
-            return [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+            return read_split_file(self.cfg.split_file, "ddad")
         if self.split == "all":
             ids = sorted(splits)
         elif self.split in SPLIT_IDS:

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, make_transform, quaternion_to_matrix, transform_points
-from .base_dataset import CorruptFileError, DepthDataset, log, read_rgb, require_dir
+from .base_dataset import CorruptFileError, DepthDataset, log, read_rgb, read_split_file, require_dir
 from .dataset_config import DatasetConfig
 from .lidar_depth import points_to_depth_map
 from .sample import SurroundSample
@@ -98,10 +98,7 @@ class NuScenesDataset(DepthDataset):
         from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_split
 
         if self.cfg.split_file:
-            p = Path(self.cfg.split_file)
-            if not p.is_file():
-                raise DisdepthError(f"nuscenes: split file {p} not found (dataset.split_file)")
-            return [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+            return read_split_file(self.cfg.split_file, "nuscenes")
         if self.split == "all":
             return list(by_name)
         official = create_splits_scenes()

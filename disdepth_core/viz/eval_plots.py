@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .rig_bev import finish_bev  # noqa: E402
+
 
 def plot_camera_bars(summary: dict, out: Path) -> Path:
     """AbsRel and delta<1.25 per camera, metric and median-scaled."""
@@ -91,14 +93,5 @@ def plot_bev_points(pred_points: np.ndarray, gt_points: np.ndarray, out: Path, e
     ax.scatter(-g[:, 1], g[:, 0], s=0.8, c="#1d3557", linewidths=0, label=f"ground truth ({len(gt_points)} px)")
     ax.scatter(-p[:, 1], p[:, 0], s=0.8, c="#e63946", linewidths=0, alpha=0.6, label=f"prediction ({len(pred_points)} px)")
     ax.add_patch(plt.Rectangle((-0.95, -1.0), 1.9, 4.6, fill=False, lw=1.5, color="k"))
-    ax.set_xlim(-extent_m, extent_m)
-    ax.set_ylim(-extent_m, extent_m)
-    ax.set_aspect("equal")
-    ax.set_xlabel("-y (m, right)")
-    ax.set_ylabel("x (m, forward)")
-    ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right", fontsize=8, markerscale=8)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return finish_bev(fig, ax, extent_m, title, out, title_size=9)

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..geometry import CameraRig  # noqa: E402
+from .rig_bev import finish_bev  # noqa: E402
 
 
 def plot_lidar_bev(points_base: np.ndarray, rig: CameraRig, out: str | Path, extent_m: float = 40.0,
@@ -34,15 +35,4 @@ def plot_lidar_bev(points_base: np.ndarray, rig: CameraRig, out: str | Path, ext
         z = T[:3, 2]
         ax.annotate(name, (-t[1] - z[1] * 14, t[0] + z[0] * 14), ha="center", fontsize=7, color="#1d3557")
         ax.plot(-t[1], t[0], "o", color="#1d3557", ms=3)
-    ax.set_xlim(-extent_m, extent_m)
-    ax.set_ylim(-extent_m, extent_m)
-    ax.set_aspect("equal")
-    ax.set_xlabel("-y (m, right)")
-    ax.set_ylabel("x (m, forward)")
-    ax.set_title(title or f"LiDAR sweep ({len(p)} points) and rig '{rig.name}'")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return finish_bev(fig, ax, extent_m, title or f"LiDAR sweep ({len(p)} points) and rig '{rig.name}'", out)

@@ -56,12 +56,17 @@ def plot_rig_bev(rig: CameraRig, out: str | Path, extent_m: float = 30.0, title:
         matplotlib.patches.Patch(color="#d1495b", label="seen by 3+"),
     ]
     ax.legend(handles=handles, loc="lower right", fontsize=8)
+    return finish_bev(fig, ax, extent_m, title or f"rig '{rig.name}': coverage at camera height", out)
+
+
+def finish_bev(fig, ax, extent_m: float, title: str, out: str | Path, title_size: float | None = None) -> Path:
+    """Common bird's-eye axes (base_link x up, y left; ±extent metres, equal aspect), title, save as PNG."""
     ax.set_xlim(-extent_m, extent_m)
     ax.set_ylim(-extent_m, extent_m)
     ax.set_aspect("equal")
     ax.set_xlabel("-y (m, right)")
     ax.set_ylabel("x (m, forward)")
-    ax.set_title(title or f"rig '{rig.name}': coverage at camera height")
+    ax.set_title(title, fontsize=title_size)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
