@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import DisdepthError
 
         raise DisdepthError(f"--seeds {args.seeds}: the config's seeds are {ab.seeds}")
-    table = write_table(ab) if args.table_only else run_ablation(
-        ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds)
+    table = write_table(ab, args.config) if args.table_only else run_ablation(
+        ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, source=args.config)
     print(f"{len(table['rows'])} rows -> {ab.results}.md / .json")
     return 0
