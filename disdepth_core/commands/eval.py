@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data.registry import build_dataset, load_dataset_config
     from ..evaluation.evaluate import evaluate_dataset, headline, write_report
     from ..models.checkpoint import load_student
-    from ..training.trainer import resolve_device
+    from ..runtime.factory import resolve_device
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, key="--device")
     model = load_student(args.checkpoint, device=device).eval()
     base = load_dataset_config(args.config) if args.config else from_dict(DatasetConfig, {"name": args.dataset})
     ds_cfg = dataclasses.replace(

@@ -16,13 +16,16 @@ from .engine_api import DepthEngine
 from .engine_config import BACKENDS, EngineConfig
 
 
-def resolve_device(name: str) -> torch.device:
-    """``'auto'`` -> cuda when available else cpu; a cuda device that is absent is an error."""
+def resolve_device(name: str, local_rank: int = 0, key: str = "engine.device") -> torch.device:
+    """``'auto'`` -> cuda (``cuda:<local_rank>`` under DDP) when available else cpu; an absent cuda is an error.
+
+    ``key`` names the setting in the error message (``engine.device``, ``device``...).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CapabilityError(f"engine.device {name!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
+        raise CapabilityError(f"{key} {name!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
     return dev
 
 

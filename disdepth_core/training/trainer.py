@@ -23,20 +23,12 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..config import save_config
-from ..errors import CapabilityError, DisdepthError
+from ..errors import DisdepthError
+from ..runtime.factory import resolve_device
 from .batching import fetch_batch
 from .config import TrainConfig
 from .stages import STAGES, lr_factor
 from .state import load_training_state, save_training_state
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CapabilityError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
-    return dev
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -67,7 +59,7 @@ def train(
     from ..data.registry import build_dataset
 
     rank, world, local_rank = _distributed()
-    device = resolve_device(cfg.device, local_rank)
+    device = resolve_device(cfg.device, local_rank, key="device")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out = Path(cfg.out_dir)
