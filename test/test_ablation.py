@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from disdepth_core.config import ConfigError, from_dict, load_config
 from disdepth_core.training.ablation import AblationConfig, write_table
@@ -46,3 +47,71 @@ def test_shipped_ablation_config_loads_and_seeds_must_differ(repo_root, tmp_path
     assert ab.model.backbone == "mobilenetv3_large"
     with pytest.raises(ConfigError, match="world.val_seeds"):
         from_dict(AblationConfig, {"world": {"train_seeds": [1, 2], "val_seeds": [2]}})
+
+
+def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp_path):
+    """End to end at a tiny size: render, teacher, acclimation, two rows, a second ablation with
+    sparse LiDAR supervision reusing the first one's teacher, export of the chosen students."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from disdepth_core.models.checkpoint import load_student, read_student_meta
+    from disdepth_core.models.teacher_config import TEACHER_PRESETS
+    from disdepth_core.training.ablation import run_ablation
+
+    budget = {"steps": 2, "batch_size": 1, "optim": {"lr": 1e-3, "warmup_steps": 1}}
+    base = {
+        "seeds": [0],
+        "device": "cpu",
+        "world": {"root": str(tmp_path / "world"), "train_seeds": [1], "val_seeds": [9], "frames": 2, "size": [64, 96]},
+        "dataset": {"name": "synthetic", "split": "train", "size": [64, 96]},
+        "val_dataset": {"name": "synthetic", "split": "val", "size": [64, 96]},
+        "model": {"backbone": "resnet18", "input_size": [64, 96], "num_bins": 16, "decoder_channels": [8, 16, 16, 32]},
+        "teacher": {"arch": dataclasses.asdict(TEACHER_PRESETS["tiny"])},
+        "teacher_budget": budget, "acclimate_budget": budget, "student_budget": budget,
+        "rows": [{"name": "supervised"}, {"name": "+ CKD", "distill": {"ckd": True, "acclimated": True}}],
+    }
+    dense = from_dict(AblationConfig, {**base, "out_dir": str(tmp_path / "dense"), "results": str(tmp_path / "dense_table")})
+    run_ablation(dense, progress=False)
+    assert (tmp_path / "dense" / "seed0" / "teacher" / "eval" / "metrics.json").is_file()
+
+    sparse = from_dict(AblationConfig, {
+        **base, "out_dir": str(tmp_path / "sparse"), "teacher_dir": str(tmp_path / "dense"),
+        "results": str(tmp_path / "sparse_table"),
+        "dataset": {**base["dataset"], "gt_source": "lidar"},
+        "export": [{"row": "+ CKD", "seed": 0, "to": str(tmp_path / "w" / "default")},
+                   {"row": "supervised", "seed": 0, "to": str(tmp_path / "w" / "supervised")}],
+    })
+    table = run_ablation(sparse, progress=False)
+    assert not (tmp_path / "sparse" / "seed0" / "teacher").exists()  # the dense ablation's teacher is reused
+    assert (tmp_path / "sparse" / "seed0" / "acclimate" / "acclimated").is_dir()  # acclimated on sparse GT
+    rows = {r["name"]: r for r in table["rows"]}
+    assert set(rows) == {"supervised", "+ CKD", "teacher (acclimated)"}
+    for r in rows.values():
+        assert r["params"] > 0 and r["gflops"] > 0 and r["latency_ms"] > 0
+    assert rows["teacher (acclimated)"]["params"] != rows["supervised"]["params"]
+    md = (tmp_path / "sparse_table.md").read_text()
+    assert "ground truth lidar" in md and "GFLOPs" in md
+    assert sorted(table["exported"]) == sorted(str(tmp_path / "w" / n) for n in ("default", "supervised"))
+    for name, row in (("default", "+ CKD"), ("supervised", "supervised")):
+        d = tmp_path / "w" / name
+        assert all(v.dtype == torch.float16 for v in load_file(str(d / "model.safetensors")).values()
+                   if v.is_floating_point())
+        meta = read_student_meta(d)
+        assert meta["row"] == row and meta["train_data"]["gt_source"] == "lidar"
+        assert "disdepth ablate --config" in meta["trained_by"]
+        run_metrics = json.loads((tmp_path / "sparse" / "seed0" / row.replace("+ ", "").lower() / "eval"
+                                  / "metrics.json").read_text())
+        assert meta["eval_held_out"]["abs_rel"] == run_metrics["metric"]["all"]["abs_rel"]
+        assert (d / "eval" / "metrics.json").is_file()
+        model = load_student(d)
+        ref = load_student(tmp_path / "sparse" / "seed0" / row.replace("+ ", "").lower() / "student")
+        for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values(), strict=True):
+            if a.is_floating_point():
+                assert torch.allclose(a, b.half().float()), k  # fp16 of the trained weights
+
+
+def test_export_row_must_exist():
+    with pytest.raises(ConfigError, match=r"export\[0\].row"):
+        from_dict(AblationConfig, {"rows": [{"name": "supervised"}], "export": [{"row": "all", "to": "w"}]})

@@ -179,3 +179,39 @@ def test_bag_messages_deserialize_with_rclpy(seq, frames, tmp_path):
         return
     tf = deserialize_message(msgs["/tf_static"][0][2], TFMessage)
     assert len(tf.transforms) == len(seq.rig) + 1
+
+
+def test_lidar_ground_truth_is_sparse_and_agrees_with_dense_truth(seq, frames, tmp_path):
+    """``gt="lidar"``: the sweep projected into each camera, sparse, at the same depths as the render."""
+    from disdepth_core.config import from_dict
+    from disdepth_core.data.dataset_config import DatasetConfig
+    from disdepth_core.data.registry import build_dataset
+
+    _write(NativeWriter(seq, tmp_path / "seq"), frames)
+    dense = SyntheticWorldDataset(tmp_path / "seq")[1]
+    sparse = build_dataset(from_dict(DatasetConfig, {"name": "synthetic", "root": str(tmp_path / "seq"),
+                                                     "gt_source": "lidar"}))[1]
+    frac = sparse.valid.float().mean().item()
+    assert 0.01 < frac < 0.5, frac  # sparse, but every camera sees returns
+    assert bool((sparse.valid.flatten(1).sum(1) > 0).all())
+    assert torch.equal(sparse.valid, sparse.depth > 0)
+    assert torch.equal(sparse.images, dense.images)
+    both = sparse.valid & dense.valid
+    rel = ((sparse.depth - dense.depth).abs() / dense.depth)[both]
+    assert rel.median() < 0.01 and (rel < 0.05).float().mean() > 0.8  # edges: the LiDAR sits apart from the cameras
+    sky = frames[1].semantic == 0
+    # no returns from the sky: only a few hits on object silhouettes project onto sky pixels (parallax)
+    assert (sparse.valid & sky).sum() < 0.02 * sparse.valid.sum()
+    # at a working resolution the points are projected with the scaled K, not resampled
+    small = SyntheticWorldDataset(tmp_path / "seq", size=(32, 56), gt="lidar")[1]
+    assert small.depth.shape == (6, 32, 56) and small.valid.float().mean() > frac
+
+
+def test_lidar_ground_truth_names_missing_sweep(seq, frames, tmp_path):
+    from disdepth_core.errors import DisdepthError
+
+    _write(NativeWriter(seq, tmp_path / "seq"), frames)
+    (tmp_path / "seq" / "lidar" / "000001.bin").unlink()
+    ds = SyntheticWorldDataset(tmp_path / "seq", gt="lidar")
+    with pytest.raises(DisdepthError, match="000001.bin"):
+        ds[1]

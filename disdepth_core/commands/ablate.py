@@ -12,20 +12,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start no new run after this many minutes (run the command again to continue)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="train only these of the config's seeds (e.g. one process per seed on a multi-core machine)")
-    p.add_argument("--table-only", action="store_true", help="only rewrite the table from finished runs")
+    p.add_argument("--table-only", action="store_true",
+                   help="only rewrite the table from finished runs (and copy the config's export students)")
+    p.add_argument("--measure-cost", action="store_true",
+                   help="measure params/GFLOPs/CPU latency again (cached in <out_dir>/costs.json; run on a quiet machine)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..training.ablation import AblationConfig, run_ablation, write_table
+    from ..training.ablation import AblationConfig, export_students, run_ablation, write_table
 
     ab = load_config(AblationConfig, args.config)
     if args.seeds and not set(args.seeds) <= set(ab.seeds):
         from ..errors import DisdepthError
 
         raise DisdepthError(f"--seeds {args.seeds}: the config's seeds are {ab.seeds}")
-    table = write_table(ab, args.config) if args.table_only else run_ablation(
-        ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, source=args.config)
+    if args.measure_cost:
+        from ..training.ablation import measure_costs
+
+        measure_costs(ab, refresh=True)
+    if args.table_only:
+        table = write_table(ab, args.config)
+        exported = export_students(ab, args.config)
+    else:
+        table = run_ablation(ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, source=args.config)
+        exported = table.get("exported", [])
     print(f"{len(table['rows'])} rows -> {ab.results}.md / .json")
+    for d in exported:
+        print(f"exported student -> {d}")
     return 0

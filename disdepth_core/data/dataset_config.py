@@ -53,7 +53,7 @@ DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
 }
 
 GT_SOURCES = {
-    "synthetic": ("render",),
+    "synthetic": ("render", "lidar"),
     "nuscenes": ("lidar",),
     "ddad": ("lidar",),
     "kitti": ("annotated", "velodyne"),
@@ -102,7 +102,8 @@ class DatasetConfig:
     )
     kb_crop: bool = cfg_field(False, help="KITTI benchmark crop to 352x1216 (bottom-centre) before resizing")
     gt_source: str = cfg_field(
-        "default", help="KITTI: annotated | velodyne; NYU: raw | filled; default = the dataset's standard"
+        "default", help="synthetic: render (dense, exact) | lidar (sparse, the world's 32-beam LiDAR projected); "
+        "KITTI: annotated | velodyne; NYU: raw | filled; default = the dataset's standard"
     )
     gt_root: str = cfg_field("", help="KITTI annotated depth root (default <root>/data_depth_annotated)")
     split_file: str = cfg_field("", help="a split list file overriding the stored/official one")

@@ -6,6 +6,10 @@ are resized (bilinear, antialiased), depth and mask by nearest neighbour (``near
 each output pixel keeps the depth of the source pixel under its centre, so values stay
 exact depths of nearby rays; re-render at the target size for exact per-pixel truth) and
 ``K`` is scaled with :func:`geometry.scale_intrinsics`.
+
+``gt="lidar"`` replaces the dense truth with the sequence's LiDAR sweep projected into each
+camera at the working resolution (sparse, like nuScenes/DDAD supervision): points go
+LiDAR -> base_link (``meta.json`` ``lidar.T_base_lidar``) -> camera, nearest point per pixel.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DisdepthError
-from ..geometry import CameraRig, scale_intrinsics
+from ..geometry import CameraRig, invert_transform, scale_intrinsics, transform_points
+from .lidar_depth import points_to_depth_map
 from .sample import SurroundSample
 
 FORMAT = "disdepth-world"
@@ -42,10 +47,16 @@ def find_sequences(root: str | Path) -> list[Path]:
 class SyntheticWorldDataset(Dataset):
     """Frames of one or more native-format sequences under ``root``.
 
-    ``size`` (H, W) resizes; ``cameras`` selects and orders cameras (default: the rig's).
+    ``size`` (H, W) resizes; ``cameras`` selects and orders cameras (default: the rig's);
+    ``gt`` is ``"render"`` (dense exact z-depth) or ``"lidar"`` (sparse, projected LiDAR kept
+    within ``[min_depth, max_depth]`` metres).
     """
 
-    def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None):
+    def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None,
+                 gt: str = "render", min_depth: float = 0.1, max_depth: float = 80.0):
+        if gt not in ("render", "lidar"):
+            raise DisdepthError(f"synthetic dataset: gt must be 'render' or 'lidar', got {gt!r}")
+        self.gt, self.min_depth, self.max_depth = gt, float(min_depth), float(max_depth)
         self.size = tuple(size) if size is not None else None
         self.items: list[tuple[Path, int, int]] = []  # (sequence dir, frame index, timestamp)
         self.rigs: dict[Path, CameraRig] = {}
@@ -87,10 +98,33 @@ class SyntheticWorldDataset(Dataset):
             valid = torch.nn.functional.interpolate(valid[:, None].float(), size=self.size, mode="nearest-exact")[:, 0] > 0.5
             K = scale_intrinsics(K, src, self.size)
         depth = torch.where(valid, depth, torch.zeros_like(depth))
+        if self.gt == "lidar":
+            depth = self._lidar_depth(seq, stem, rig, K, tuple(images.shape[-2:]))
+            valid = depth > 0
         return SurroundSample(
             images=images, depth=depth, valid=valid, K=K, T_base_cam=rig.T_as(), cameras=list(rig.names),
             timestamp_ns=stamp, meta={"sequence": str(seq), "frame": index, "seed": self.meta[seq].get("seed")},
         )
+
+    def _lidar_depth(self, seq: Path, stem: str, rig: CameraRig, K: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """The frame's LiDAR sweep as sparse z-depth (C, H, W) metres at ``hw`` (0 = no return)."""
+        from ..world.export_native import read_lidar_bin
+
+        f = seq / "lidar" / f"{stem}.bin"
+        try:
+            pts = torch.from_numpy(read_lidar_bin(f)[:, :3].astype(np.float64))
+        except (OSError, ValueError) as exc:
+            raise DisdepthError(f"{f}: not a readable LiDAR sweep ({exc})") from None
+        lidar = self.meta[seq].get("lidar", {})
+        if "T_base_lidar" not in lidar:
+            raise DisdepthError(f"{seq / 'meta.json'}: key 'lidar.T_base_lidar' missing (needed for gt: lidar)")
+        pts_base = transform_points(torch.tensor(lidar["T_base_lidar"], dtype=torch.float64), pts)
+        T = rig.T_as().to(torch.float64)
+        return torch.stack([
+            points_to_depth_map(transform_points(invert_transform(T[c]), pts_base), K[c], hw,
+                                self.min_depth, self.max_depth)
+            for c in range(len(rig))
+        ])
 
 
 def from_dataset_config(cfg, split: str | None = None) -> SyntheticWorldDataset:
@@ -105,7 +139,9 @@ def from_dataset_config(cfg, split: str | None = None) -> SyntheticWorldDataset:
     split = split or cfg.split
     if split and (root / split).is_dir():
         root = root / split
-    ds = SyntheticWorldDataset(root, size=tuple(cfg.size) if cfg.size else None, cameras=cfg.cameras or None)
+    r = cfg.resolved()
+    ds = SyntheticWorldDataset(root, size=tuple(cfg.size) if cfg.size else None, cameras=cfg.cameras or None,
+                               gt=r.gt_source, min_depth=r.min_depth, max_depth=r.max_depth)
     if cfg.max_samples:
         ds.items = ds.items[: cfg.max_samples]
     return ds

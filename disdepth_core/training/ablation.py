@@ -6,7 +6,11 @@ student and the acclimated teacher on held-out data. Every run is an ordinary tr
 run directory under ``<out_dir>/seed<k>/<row>``; a finished run (its ``eval/metrics.json``
 exists) is skipped and an interrupted one resumes from its checkpoint, so calling the
 command again continues where it stopped (``--stop-after-minutes`` time-boxes a call).
-The table (mean ± spread over seeds) goes to ``<results>.md`` and ``.json``.
+The table (mean ± spread over seeds, with params, GFLOPs and CPU latency per row) goes to
+``<results>.md`` and ``.json``. ``teacher_dir`` lets a second ablation (e.g. with sparse
+LiDAR supervision) reuse the first one's teacher runs; ``export`` copies chosen finished
+students (fp16 safetensors + config + their eval) to a weights directory, which is how
+``weights/student_default`` and ``weights/student_supervised`` are produced.
 """
 
 from __future__ import annotations
@@ -80,8 +84,17 @@ class AblationRow:
 
 
 @dataclasses.dataclass
+class ExportSpec:
+    row: str = cfg_field(help="name of the row whose student is exported")
+    seed: int = cfg_field(0, min=0, help="which seed's run")
+    to: str = cfg_field("", help="weights directory written (replaced) with the fp16 student and its eval")
+
+
+@dataclasses.dataclass
 class AblationConfig:
     out_dir: str = cfg_field("out/ablation")
+    teacher_dir: str = cfg_field("", help="where the per-seed teacher runs live (default: out_dir); "
+                                           "point at another ablation's out_dir to share its teachers")
     results: str = cfg_field("docs/results/synthetic_ablation", help="path stem of the .md/.json table")
     seeds: list[int] = cfg_field(default_factory=lambda: [0, 1], min=0)
     device: str = cfg_field("auto")
@@ -95,6 +108,19 @@ class AblationConfig:
     acclimate_budget: StageBudget = cfg_field(default_factory=StageBudget)
     student_budget: StageBudget = cfg_field(default_factory=StageBudget)
     rows: list[AblationRow] = cfg_field(default_factory=list)
+    export: list[ExportSpec] = cfg_field(default_factory=list, help="finished students to copy to weights dirs")
+
+    def validate(self) -> None:
+        from ..config import ConfigError
+
+        names = [r.name for r in self.rows]
+        for i, e in enumerate(self.export):
+            if e.row not in names:
+                raise ConfigError(f"row {e.row!r} is not one of the rows ({', '.join(names)})", key=f"export[{i}].row")
+            if not e.to:
+                raise ConfigError("a weights directory is required", key=f"export[{i}].to")
+            if e.seed not in self.seeds:
+                raise ConfigError(f"seed {e.seed} is not one of the seeds {self.seeds}", key=f"export[{i}].seed")
 
 
 def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: StageBudget, **kw) -> TrainConfig:
@@ -142,7 +168,7 @@ def run_ablation(
 
     for seed in (seeds if seeds is not None else ab.seeds):
         sd = root / f"seed{seed}"
-        teacher_run = sd / "teacher"
+        teacher_run = Path(ab.teacher_dir or ab.out_dir) / f"seed{seed}" / "teacher"
         if not done(teacher_run) and time_left():
             train(_run_cfg(ab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
@@ -160,7 +186,81 @@ def run_ablation(
             distill = from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
             train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "student", run, seed, ab.student_budget,
                            distill=distill), progress=progress)
-    return write_table(ab, source)
+    table = write_table(ab, source)
+    table["exported"] = [str(p) for p in export_students(ab, source)]
+    return table
+
+
+def export_students(ab: AblationConfig, source: str) -> list[Path]:
+    """Copy each ``export`` entry's finished student to its weights directory (fp16) with its eval."""
+    import shutil
+
+    from ..models.checkpoint import load_student, save_student
+
+    written = []
+    for e in ab.export:
+        run = Path(ab.out_dir) / f"seed{e.seed}" / _slug(e.row)
+        if not (run / "eval" / "metrics.json").is_file():
+            continue
+        dst = Path(e.to)
+        if dst.exists():
+            shutil.rmtree(dst)
+        metrics = json.loads((run / "eval" / "metrics.json").read_text())
+        save_student(load_student(run / "student"), dst, fp16=True, extra_meta={
+            "trained_by": f"disdepth ablate --config {source}", "row": e.row, "seed": e.seed,
+            "steps": ab.student_budget.steps, "batch_size": ab.student_budget.batch_size,
+            "train_data": {"dataset": ab.dataset.name, "gt_source": ab.dataset.resolved().gt_source,
+                           "world": to_dict(ab.world) if ab.world else None},
+            "distill": to_dict(from_dict(DistillConfig, {k: v for k, v in
+                                                         next(r for r in ab.rows if r.name == e.row).distill.items()
+                                                         if k != "acclimated"}, source=source, prefix="distill")),
+            "eval_held_out": {"abs_rel": metrics["metric"]["all"]["abs_rel"], "rmse": metrics["metric"]["all"]["rmse"],
+                              "a1": metrics["metric"]["all"]["a1"], "cross_view": metrics.get("cross_view")},
+        })
+        (dst / "eval").mkdir()
+        for f in ("metrics.json", "report.md", "per_camera.png", "error_vs_distance.png", "mosaic_0.png"):
+            if (run / "eval" / f).is_file():
+                shutil.copy2(run / "eval" / f, dst / "eval" / f)
+        written.append(dst)
+    return written
+
+
+def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
+    """Params, GFLOPs and CPU latency of the student architecture and the acclimated teacher.
+
+    One batch of six cameras at the dataset's working size, fp32, this process's torch
+    threads; cached in ``<out_dir>/costs.json`` (``refresh`` measures again).
+    """
+    from ..benchmark.model_cost import measure_round_robin
+    from ..models.fuse import fold_batchnorm
+    from ..models.student import build_student
+    from ..models.teacher import teacher_from_config
+    from .acclimated_io import load_acclimated
+
+    cache = Path(ab.out_dir) / "costs.json"
+    if cache.is_file() and not refresh:
+        return json.loads(cache.read_text())
+    seed = ab.seeds[0]
+    accl = Path(ab.out_dir) / f"seed{seed}" / "acclimate" / "acclimated"
+    if not accl.is_dir():
+        return {}
+    import torch
+
+    size = tuple(ab.dataset.size or ab.model.input_size)
+    x = torch.randn(6, 3, *size)
+    student = build_student(dataclasses.replace(ab.model, pretrained=None)).eval()
+    fold_batchnorm(student)  # the inference form the torch engine runs
+    teacher_run = Path(ab.teacher_dir or ab.out_dir) / f"seed{seed}" / "teacher" / "teacher"
+    teacher = load_acclimated(accl, teacher_from_config(dataclasses.replace(ab.teacher, path=str(teacher_run),
+                                                                            arch=None))).eval()
+    rows = measure_round_robin([("student", student.to(memory_format=torch.channels_last),
+                                 x.contiguous(memory_format=torch.channels_last), ""),
+                                ("teacher", teacher, x, "")], warmup=1, runs=5)
+    out = {r.name: {"params": r.params, "gflops": r.flops / 1e9, "latency_ms": r.latency_ms} for r in rows}
+    out["conditions"] = (f"batch 6x3x{size[0]}x{size[1]}, fp32 CPU, {torch.get_num_threads()} torch thread(s), "
+                         "median of 5 interleaved runs")
+    cache.write_text(json.dumps(out, indent=2) + "\n")
+    return out
 
 
 def _mean_spread(vals: list[float]) -> tuple[float, float]:
@@ -171,11 +271,11 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
-def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml") -> dict:
+def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml", *,
+                refresh_costs: bool = False) -> dict:
     """Collect finished runs into ``<results>.json`` and ``.md`` (mean ± half-range over seeds)."""
-    from ..models.checkpoint import load_student
-
     root = Path(ab.out_dir)
+    costs = measure_costs(ab, refresh=refresh_costs)
     rows = []
     entries = [(r.name, _slug(r.name)) for r in ab.rows] + [("teacher (acclimated)", "acclimate")]
     for name, slug in entries:
@@ -192,12 +292,11 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
             row[k], row[f"{k}_spread"] = m, s
         m, s = _mean_spread([x.get("cross_view") for x in metrics])
         row["cross_view"], row["cross_view_spread"] = m, s
-        student_dir = root / f"seed{ab.seeds[0]}" / slug / "student"
-        if student_dir.is_dir():
-            model = load_student(student_dir)
-            row["params"] = sum(p.numel() for p in model.parameters())
+        cost = costs.get("teacher" if slug == "acclimate" else "student")
+        if cost:
+            row.update(params=cost["params"], gflops=cost["gflops"], latency_ms=cost["latency_ms"])
         rows.append(row)
-    table = {"config": to_dict(ab), "rows": rows, "runs_finished": sum(r["seeds"] for r in rows),
+    table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""), "runs_finished": sum(r["seeds"] for r in rows),
              "runs_expected": len(entries) * len(ab.seeds)}
     stem = Path(ab.results)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -208,13 +307,18 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
               f"IN PROGRESS: {finished} of {expected} runs finished; rerun the command to continue")
     md = [f"Distillation ablation on the synthetic world — {status}.", "",
           f"Command: `disdepth ablate --config {source}`; metric (unscaled) depth on held-out sequences, "
-          "mean ± half-range over seeds; the acclimated teacher row is a metric model too.", "",
-          "| row | seeds | AbsRel | RMSE (m) | δ<1.25 | cross-view | params |", "|---|---|---|---|---|---|---|"]
+          "mean ± half-range over seeds; the acclimated teacher row is a metric model too. "
+          f"Training data: {ab.dataset.name}, ground truth {ab.dataset.resolved().gt_source}; evaluation ground "
+          f"truth {ab.val_dataset.resolved().gt_source}. Cost columns: {costs.get('conditions', 'not measured yet')}.", "",
+          "| row | seeds | AbsRel | RMSE (m) | δ<1.25 | cross-view | params (M) | GFLOPs | CPU latency (ms) |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        cost = (f"{r['params'] / 1e6:.2f} | {r['gflops']:.1f} | {r['latency_ms']:.0f}" if "params" in r
+                else " | | ")
         md.append(
             f"| {r['name']} | {r['seeds']} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
             f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['cross_view']:.4f} ± "
-            f"{r['cross_view_spread']:.4f} | {r.get('params', '')} |"
+            f"{r['cross_view_spread']:.4f} | {cost} |"
         )
     stem.with_suffix(".md").write_text("\n".join(md) + "\n")
     return table

@@ -120,7 +120,7 @@ def train(
         optimizer.step()
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps - 1):
             row = {"step": step, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 2)}
-            row.update({k: round(float(v), 6) for k, v in terms.items()})
+            row.update({k: round(float(v.detach()) if torch.is_tensor(v) else float(v), 6) for k, v in terms.items()})
             new = not log_path.exists() or step == 0
             with log_path.open("w" if new else "a", newline="") as fh:
                 if fields is None or new:
