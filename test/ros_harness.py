@@ -102,6 +102,10 @@ class Listener:
             self.executor.spin_once(timeout_sec=0.05)
         return cond()
 
+    def wait_matched(self, topics, timeout: float) -> bool:
+        """Spin until every topic in ``topics`` has a publisher (discovery done both ways)."""
+        return self.spin_until(lambda: all(self.node.count_publishers(t) > 0 for t in topics), timeout)
+
     def spin_for(self, seconds: float) -> None:
         self.spin_until(lambda: False, seconds)
 

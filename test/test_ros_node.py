@@ -110,6 +110,9 @@ def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, pro
     listener.sub(PointCloud2, "/surround_depth/points", reliable())
     node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
     procs.append(node)
+    # the node's outputs must be discovered by this listener before frames flow (a loaded machine is slow)
+    outputs = [f"/{c}/depth/image_raw" for c in rig.names] + ["/surround_depth/points"]
+    assert listener.wait_matched(outputs, timeout=30), f"node outputs never appeared\nnode log:\n{node.log()}"
     pub = Child("disdepth_ros.synthetic_cameras_node", publisher_args(path, "-p", f"count:={NUM_FRAMES}"), env,
                 tmp_path / "pub.log")
     procs.append(pub)
