@@ -35,6 +35,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.py"))),
         *tree("config", f"share/{PACKAGE}"),
+        *tree("weights", f"share/{PACKAGE}"),  # the shipped students (fp16 safetensors + config + eval)
     ],
     install_requires=[
         # torch is pinned: a looser spec pulls several GB of CUDA wheels on a CPU machine.

@@ -112,7 +112,7 @@ def test_colcon_build_installs_ros_layout(colcon_install):
     assert (share / "config" / "rigs" / "ddad.yaml").is_file()
     for f in (REPO / "launch").glob("*.launch.py"):
         assert (share / "launch" / f.name).is_file(), f.name
-    for f in (REPO / "config").rglob("*"):
+    for f in [*(REPO / "config").rglob("*"), *(REPO / "weights").rglob("*")]:  # incl. the shipped students
         if f.is_file():
             assert (share / f.relative_to(REPO)).is_file(), f
     lib = colcon_install / "lib" / "disdepth_ros"
@@ -136,3 +136,11 @@ def test_installed_cli_runs_from_install_space(colcon_install):
         capture_output=True, text=True, timeout=60, env=env, cwd=colcon_install,
     )
     assert probe.stdout.strip() == str(colcon_install / "share" / "disdepth_ros"), probe.stdout + probe.stderr
+    if (REPO / "weights" / "student_default").is_dir():  # the node's default student loads from the install space
+        probe = subprocess.run(
+            [sys.executable, "-c", "from disdepth_core.runtime.model_metadata import resolve_checkpoint as r; "
+             "from disdepth_core.models.checkpoint import load_student as l; d = r(''); l(d); print(d)"],
+            capture_output=True, text=True, timeout=120, env=env, cwd=colcon_install,
+        )
+        assert probe.stdout.strip() == str(colcon_install / "share" / "disdepth_ros" / "weights" / "student_default"), \
+            probe.stdout + probe.stderr
