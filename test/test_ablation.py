@@ -115,3 +115,21 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
 def test_export_row_must_exist():
     with pytest.raises(ConfigError, match=r"export\[0\].row"):
         from_dict(AblationConfig, {"rows": [{"name": "supervised"}], "export": [{"row": "all", "to": "w"}]})
+
+
+def test_regenerating_the_table_keeps_hand_written_notes(tmp_path):
+    from disdepth_core.training.ablation import NOTES_MARKER
+
+    ab = from_dict(AblationConfig, {"out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0],
+                                    "rows": [{"name": "supervised"}]})
+    d = tmp_path / "runs" / "seed0" / "supervised" / "eval"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(metrics(0.3, 5.0, 0.5, 0.1)))
+    write_table(ab)
+    md = tmp_path / "t.md"
+    md.write_text(md.read_text() + f"\n{NOTES_MARKER}\nKD helps here because...\n")
+    (d / "metrics.json").write_text(json.dumps(metrics(0.2, 4.0, 0.6, 0.1)))
+    write_table(ab)
+    text = md.read_text()
+    assert "0.2000" in text and "0.3000" not in text and text.count(NOTES_MARKER) == 1
+    assert text.rstrip().endswith("KD helps here because...")

@@ -134,6 +134,10 @@ def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: Stage
     return cfg
 
 
+NOTES_MARKER = "<!-- notes: kept when the table is regenerated -->"
+TEACHER_BEFORE_ROW = "reference: teacher before acclimation (relative; scale/shift fitted to GT per image)"
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "row"
 
@@ -277,11 +281,14 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
     root = Path(ab.out_dir)
     costs = measure_costs(ab, refresh=refresh_costs)
     rows = []
-    entries = [(r.name, _slug(r.name)) for r in ab.rows] + [("teacher (acclimated)", "acclimate")]
-    for name, slug in entries:
+    # (row name, eval directory under seed<k>/, cost entry)
+    entries = [(r.name, f"{_slug(r.name)}/eval", "student") for r in ab.rows] + [
+        ("teacher (acclimated)", "acclimate/eval", "teacher")]
+    reference = [(TEACHER_BEFORE_ROW, "acclimate/eval_teacher_before", "")]
+    for name, sub, cost_key in entries + reference:
         metrics = []
         for seed in ab.seeds:
-            f = root / f"seed{seed}" / slug / "eval" / "metrics.json"
+            f = root / f"seed{seed}" / sub / "metrics.json"
             if f.is_file():
                 metrics.append(json.loads(f.read_text()))
         if not metrics:
@@ -292,17 +299,17 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
             row[k], row[f"{k}_spread"] = m, s
         m, s = _mean_spread([x.get("cross_view") for x in metrics])
         row["cross_view"], row["cross_view_spread"] = m, s
-        cost = costs.get("teacher" if slug == "acclimate" else "student")
+        cost = costs.get(cost_key)
         if cost:
             row.update(params=cost["params"], gflops=cost["gflops"], latency_ms=cost["latency_ms"])
         rows.append(row)
-    table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""), "runs_finished": sum(r["seeds"] for r in rows),
-             "runs_expected": len(entries) * len(ab.seeds)}
+    finished = sum(r["seeds"] for r in rows if r["name"] != TEACHER_BEFORE_ROW)
+    expected = len(entries) * len(ab.seeds)
+    table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""),
+             "runs_finished": finished, "runs_expected": expected}
     stem = Path(ab.results)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(table, indent=2, default=float) + "\n")
-    expected = len(entries) * len(ab.seeds)
-    finished = sum(r["seeds"] for r in rows)
     status = ("complete" if finished == expected else
               f"IN PROGRESS: {finished} of {expected} runs finished; rerun the command to continue")
     md = [f"Distillation ablation on the synthetic world — {status}.", "",
@@ -320,5 +327,9 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
             f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['cross_view']:.4f} ± "
             f"{r['cross_view_spread']:.4f} | {cost} |"
         )
-    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    old = stem.with_suffix(".md")
+    notes = old.read_text().split(NOTES_MARKER, 1)[1] if old.is_file() and NOTES_MARKER in old.read_text() else ""
+    if notes:  # a hand-written reading of the table below the marker survives regeneration
+        md += ["", NOTES_MARKER + notes.rstrip("\n")]
+    old.write_text("\n".join(md) + "\n")
     return table
