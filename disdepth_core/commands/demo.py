@@ -92,6 +92,22 @@ def _student_dir(checkpoint: str):
         return None
 
 
+BAG_SEED_OFFSET = 1000
+
+
+def held_out_seed(student: Path, seed: int) -> int:
+    """The bag's world seed: ``1000 + seed``, moved on past any seed the student's ``meta.json``
+    lists as training or validation world, so the demo always evaluates on an unseen drive."""
+    from ..models.checkpoint import read_student_meta
+
+    world = (read_student_meta(student).get("train_data") or {}).get("world") or {}
+    used = set(world.get("train_seeds", [])) | set(world.get("val_seeds", []))
+    s = BAG_SEED_OFFSET + seed
+    while s in used:
+        s += 1
+    return s
+
+
 def run_pipeline(args: argparse.Namespace, out: Path, rig_full) -> int:
     """Synthetic bag -> bag_player -> surround_depth_node -> recorded depth -> evaluation."""
     import json
@@ -108,17 +124,19 @@ def run_pipeline(args: argparse.Namespace, out: Path, rig_full) -> int:
               "part (bag -> node -> evaluation) needs one; pass --checkpoint DIR to run it with your own.")
         return 0
     h, w = args.size
-    bag = out / f"bag_{h}x{w}_{args.bag_frames}f_seed{args.seed + 1}"
+    bag_seed = held_out_seed(student, args.seed)
+    bag = out / f"bag_{h}x{w}_{args.bag_frames}f_seed{bag_seed}"
     if not (bag / "metadata.yaml").is_file():
         if bag.exists():
             shutil.rmtree(bag)  # an interrupted write
-        seq = WorldSequence(rig_full.resized(h, w), frames=args.bag_frames, seed=args.seed + 1)
+        seq = WorldSequence(rig_full.resized(h, w), frames=args.bag_frames, seed=bag_seed)
         writer = BagWriter(seq, bag)
         writer.begin()
         for f in seq:
             writer.write(f)
         writer.end()
-        print(f"wrote the bag {bag} ({args.bag_frames} frames, held-out seed {args.seed + 1})")
+        print(f"wrote the bag {bag} ({args.bag_frames} frames, world seed {bag_seed}: not one the student was "
+              "trained or validated on)")
     else:
         print(f"reusing the bag {bag}")
     eval_dir = out / "eval"
