@@ -133,3 +133,14 @@ def test_regenerating_the_table_keeps_hand_written_notes(tmp_path):
     text = md.read_text()
     assert "0.2000" in text and "0.3000" not in text and text.count(NOTES_MARKER) == 1
     assert text.rstrip().endswith("KD helps here because...")
+
+
+def test_every_shipped_ablation_config_loads(repo_root):
+    paths = sorted((repo_root / "config" / "ablation").glob("*.yaml"))
+    assert len(paths) >= 3
+    for p in paths:
+        ab = load_config(AblationConfig, p)
+        assert ab.rows and ab.model.input_size == tuple(ab.dataset.size)
+    lidar = load_config(AblationConfig, repo_root / "config" / "ablation" / "synthetic_lidar.yaml")
+    assert lidar.dataset.gt_source == "lidar" and lidar.val_dataset.resolved().gt_source == "render"
+    assert lidar.teacher_dir == load_config(AblationConfig, paths[0]).out_dir  # shares the dense ablation's teachers

@@ -19,18 +19,6 @@ def demo(*args, timeout=300):
                           timeout=timeout, env=env, cwd=REPO)
 
 
-def test_demo_without_a_student_draws_the_world_and_says_so(tmp_path):
-    from disdepth_core.runtime.model_metadata import default_checkpoint
-
-    if default_checkpoint().exists():
-        pytest.skip("a shipped student exists: the end-to-end test covers the demo")
-    res = demo("--out", str(tmp_path), "--frames", "1", "--size", "64x96")
-    assert res.returncode == 0, res.stderr[-2000:]
-    for f in ("surround_mosaic.png", "lidar_bev.png", "rig_bev.png", "rig.txt"):
-        assert (tmp_path / f).read_bytes()[:4] in (b"\x89PNG", b"rig ")
-    assert "no distilled student is shipped yet" in res.stdout
-
-
 @pytest.mark.ros
 def test_demo_end_to_end_with_a_student(tmp_path):
     """CI smoke run of the main job at a tiny size: synthetic bag -> bag_player -> node -> evaluation."""
@@ -53,6 +41,27 @@ def test_demo_end_to_end_with_a_student(tmp_path):
     assert m["mode"] == "live" and m["accounting"]["steps_evaluated"] >= 2
     assert 0 < m["metric"]["all"]["abs_rel"] < 10
     assert "ros2 launch disdepth_ros replay.launch.py" in res.stdout
+    assert "seed1000" in res.stdout  # a world seed the student never saw
     # a second run reuses the bag
     res = demo("--out", str(out), "--frames", "1", "--size", "64x96", "--bag-frames", "3", "--checkpoint", str(ckpt))
     assert res.returncode == 0 and "reusing the bag" in res.stdout
+
+
+@pytest.mark.ros
+def test_demo_runs_the_shipped_student_by_default(tmp_path):
+    """`make demo`'s path at a tiny size: no --checkpoint -> weights/student_default, on a drive whose
+    world seed is none of the student's training or validation seeds."""
+    from disdepth_core.models.checkpoint import read_student_meta
+    from disdepth_core.runtime.model_metadata import default_checkpoint
+
+    out = tmp_path / "demo"
+    res = demo("--out", str(out), "--frames", "1", "--size", "64x96", "--bag-frames", "2")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert f"({default_checkpoint()})" in res.stdout
+    world = read_student_meta(default_checkpoint())["train_data"]["world"]
+    seed = int(next(p for p in out.iterdir() if p.name.startswith("bag_")).name.rsplit("seed", 1)[1])
+    assert seed not in world["train_seeds"] + world["val_seeds"]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mode"] == "live" and m["accounting"]["steps_evaluated"] == 2
+    for f in ("report.md", "metrics.json", "mosaic.png", "bev.png"):
+        assert (out / f).is_file(), f

@@ -1,0 +1,86 @@
+"""The shipped students: weights/student_default (distilled) and weights/student_supervised (no KD).
+
+They are produced by ``disdepth ablate --config config/ablation/synthetic_lidar.yaml`` (its
+``export`` section). These tests check what a user relies on: small fp16 safetensors with a
+config, the same architecture and budget for both, their recorded evaluation, and that the
+default one is a trained metric-depth model (far better than the same network untrained on a
+held-out world frame it never saw).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from disdepth_core.config import load_config
+from disdepth_core.models.checkpoint import load_student, read_student_meta
+from disdepth_core.runtime.model_metadata import default_checkpoint
+from disdepth_core.training.ablation import AblationConfig
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT = REPO / "weights" / "student_default"
+SUPERVISED = REPO / "weights" / "student_supervised"
+SHIP_CONFIG = REPO / "config" / "ablation" / "synthetic_lidar.yaml"
+
+
+@pytest.mark.parametrize("d", [DEFAULT, SUPERVISED], ids=["default", "supervised"])
+def test_shipped_student_is_small_fp16_safetensors_with_config_and_eval(d):
+    w = d / "model.safetensors"
+    assert w.stat().st_size <= 10 * 2**20, f"{w} is {w.stat().st_size / 2**20:.1f} MiB"
+    tensors = load_file(str(w))
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
+    meta = read_student_meta(d)
+    assert meta["dtype"] == "float16" and meta["trained_by"] == f"disdepth ablate --config {SHIP_CONFIG.relative_to(REPO)}"
+    ev = json.loads((d / "eval" / "metrics.json").read_text())
+    assert meta["eval_held_out"]["abs_rel"] == ev["metric"]["all"]["abs_rel"]
+    model = load_student(d)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_default_and_supervised_differ_only_in_distillation():
+    ab = load_config(AblationConfig, SHIP_CONFIG)
+    exports = {e.to: e for e in ab.export}
+    assert set(exports) == {"weights/student_default", "weights/student_supervised"}
+    assert exports["weights/student_supervised"].row == "supervised"
+    a, b = read_student_meta(DEFAULT), read_student_meta(SUPERVISED)
+    assert a["row"] == exports["weights/student_default"].row and b["row"] == "supervised"
+    for k in ("seed", "steps", "batch_size", "train_data"):
+        assert a[k] == b[k], k
+    assert (DEFAULT / "config.yaml").read_text() == (SUPERVISED / "config.yaml").read_text()
+    assert b["distill"]["feature_kd"] == "off" and not b["distill"]["ckd"] and not b["distill"]["vrkd"]
+    assert a["distill"] != b["distill"]
+
+
+def test_default_checkpoint_is_the_shipped_distilled_student():
+    assert default_checkpoint().resolve() == DEFAULT.resolve()
+
+
+def test_default_student_predicts_metric_depth_on_an_unseen_world_frame(nuscenes_rig_path):
+    """A held-out seed (not in the training or validation worlds): trained weights must beat the
+    same architecture with its initial weights by a wide margin, in metres (no rescaling)."""
+    from disdepth_core.evaluation.metrics import depth_metrics
+    from disdepth_core.geometry import CameraRig
+    from disdepth_core.models.student import build_student
+    from disdepth_core.world import WorldSequence
+
+    trained = load_student(DEFAULT)
+    h, w = trained.config.input_size
+    frame = WorldSequence(CameraRig.from_yaml(nuscenes_rig_path).resized(h, w), frames=1, seed=424242).render(0)
+    x = frame.rgb.permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(trained.config.mean).view(1, 3, 1, 1)
+    std = torch.tensor(trained.config.std).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    torch.manual_seed(0)
+    untrained = build_student(trained.config).eval()
+    def score(model):
+        with torch.inference_mode():
+            m, _ = depth_metrics(model(x), frame.depth, frame.valid, min_depth=0.1, max_depth=80.0)
+        return {k: float(v.mean()) for k, v in m.items()}
+
+    ours, init = score(trained), score(untrained)
+    assert ours["abs_rel"] < 0.6 and ours["abs_rel"] < 0.5 * init["abs_rel"], (ours, init)
+    assert ours["a1"] > init["a1"] + 0.2, (ours, init)
