@@ -87,8 +87,11 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
     assert not (tmp_path / "sparse" / "seed0" / "teacher").exists()  # the dense ablation's teacher is reused
     assert (tmp_path / "sparse" / "seed0" / "acclimate" / "acclimated").is_dir()  # acclimated on sparse GT
     rows = {r["name"]: r for r in table["rows"]}
-    assert set(rows) == {"supervised", "+ CKD", "teacher (acclimated)"}
-    for r in rows.values():
+    from disdepth_core.training.ablation import TEACHER_BEFORE_ROW
+
+    assert set(rows) == {"supervised", "+ CKD", "teacher (acclimated)", TEACHER_BEFORE_ROW}
+    assert table["runs_finished"] == table["runs_expected"] == 3  # the reference row is not a run
+    for r in (rows[n] for n in ("supervised", "+ CKD", "teacher (acclimated)")):
         assert r["params"] > 0 and r["gflops"] > 0 and r["latency_ms"] > 0
     assert rows["teacher (acclimated)"]["params"] != rows["supervised"]["params"]
     md = (tmp_path / "sparse_table.md").read_text()

@@ -129,7 +129,7 @@ def train(
                 if new:
                     w.writeheader()
                 w.writerow(row)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
             if rank == 0:
                 save_training_state(ckpt_dir, stage.modules, optimizer, step + 1, {"config": config_source})
