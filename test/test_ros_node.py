@@ -185,9 +185,12 @@ def test_yaml_and_cli_overrides_compressed_input_and_qos_warning(env, scene, pro
                  node_args(path, "--params-file", str(params), "-p", "engine.input_size:=[48, 80]"),
                  env, tmp_path / "node.log")
     procs.append(node)
+    # best-effort input drops what arrives before the node's readers have matched: start only once
+    # this listener sees the node's outputs, and give the node's side of discovery extra time
+    assert listener.wait_matched([f"/{c}/depth/image_raw" for c in cams], timeout=30), node.log()
     pub = Child("disdepth_ros.synthetic_cameras_node",
                 publisher_args(path, "-p", "transport:=png", "-p", f"cameras:={list(cams)}".replace("'", '"'),
-                               "-p", f"count:={NUM_FRAMES}"),
+                               "-p", f"count:={NUM_FRAMES}", "-p", "start_delay:=3.0"),
                 env, tmp_path / "pub.log")
     procs.append(pub)
     topic0 = f"/{cams[0]}/depth/image_raw"
