@@ -4,12 +4,13 @@ Always: renders a short synthetic drive for the shipped rig and draws what it co
 (a mosaic of the six RGB images over their colour-mapped depth, a bird's-eye view of the
 LiDAR sweep with the rig, the rig's coverage).
 
-With a student (``--checkpoint DIR``, or the shipped ``weights/student_default/`` once it
-exists) it then runs the main job end to end: writes (or reuses) a synthetic six-camera
+With a student (``--checkpoint DIR``, or the shipped ``weights/student_default/``) it then
+runs the main job end to end: writes (or reuses) a synthetic six-camera
 bag, replays it with ``bag_player`` through ``surround_depth_node`` as real processes over
 DDS, records the depth the node publishes and evaluates it against the bag's ground truth
 (``disdepth eval-bag --live``), writing ``report.md``, ``metrics.json``, ``mosaic.png`` and
-``bev.png``. Without a student it says so and stops after the world part.
+``bev.png``. Without a student (an install without ``weights/``) it says so and stops after
+the world part.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def run_pipeline(args: argparse.Namespace, out: Path, rig_full) -> int:
 
     student = _student_dir(args.checkpoint)
     if student is None:
-        print("\nno distilled student is shipped yet (weights/student_default/ is missing): the end-to-end "
+        print("\nno student found (weights/student_default/ is missing from this install): the end-to-end "
               "part (bag -> node -> evaluation) needs one; pass --checkpoint DIR to run it with your own.")
         return 0
     h, w = args.size
