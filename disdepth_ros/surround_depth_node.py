@@ -34,6 +34,7 @@ from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import CameraRig, scale_intrinsics
 from disdepth_core.paths import resolve_rig
 from disdepth_core.runtime.factory import create_engine
+from disdepth_core.runtime.model_metadata import resolve_checkpoint
 from disdepth_core.runtime.pointcloud import depth_to_cloud
 from disdepth_core.runtime.resize import nearest_indices, resize_rgb
 from disdepth_core.sync import ApproximateTimeSync, SyncedSet
@@ -171,9 +172,10 @@ class SurroundDepthNode(Node):
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._worker.start()
         e = p.engine
+        model = e.gt_frames if e.backend == "ground_truth" else str(resolve_checkpoint(e.checkpoint))
         self.get_logger().info(
             f"{len(self.cams)} cameras [{', '.join(self.cams)}] rig '{self.rig.name}'; engine {e.backend} on "
-            f"{self.engine.device} input {self.engine.input_size[0]}x{self.engine.input_size[1]}; output "
+            f"{self.engine.device} model {model} input {self.engine.input_size[0]}x{self.engine.input_size[1]}; output "
             f"{p.output.depth_encoding} at {p.output.resolution} resolution; cloud "
             f"{'on' if p.cloud.enabled else 'off'} (stride {p.cloud.stride}, max {p.cloud.max_range} m, "
             f"rgb {p.cloud.rgb}, frame {p.cloud.frame_id}); sync slop {p.sync.slop} s queue {p.sync.queue_size} "

@@ -386,3 +386,17 @@ def test_torch_backend_node_publishes_what_the_engine_computes(env, scene, procs
             (m,) = [m for _, m in listener.msgs[f"/{cam}/depth/image_raw"] if stamp_ns(m) == stamp]
             assert (m.encoding, m.height, m.width) == ("32FC1", H, W)
             np.testing.assert_allclose(image_to_array(m), expected[i], rtol=1e-5, atol=1e-5)
+
+
+def test_node_loads_the_shipped_student_by_default(env, procs, tmp_path):
+    """No engine.checkpoint: the node runs weights/student_default at its own input size."""
+    from disdepth_core.models.checkpoint import load_student
+    from disdepth_core.runtime.model_metadata import default_checkpoint
+
+    node = Child("disdepth_ros.surround_depth_node",
+                 ["--params-file", "config/surround_depth.yaml", "-p", "engine.device:=cpu"], env, tmp_path / "node.log")
+    procs.append(node)
+    h, w = load_student(default_checkpoint()).config.input_size
+    assert node.wait_log(f"model {default_checkpoint()} input {h}x{w}", 60), node.log()
+    assert "engine torch" in node.log()
+    assert node.stop(signal.SIGTERM) == 0, node.log()
