@@ -142,6 +142,24 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "row"
 
 
+def _run_dir(ab: AblationConfig, seed: int, name: str) -> Path:
+    """``<out_dir>/seed<k>/<name>``; the teacher runs live under ``teacher_dir`` when it is set."""
+    base = (ab.teacher_dir or ab.out_dir) if name == "teacher" else ab.out_dir
+    return Path(base) / f"seed{seed}" / name
+
+
+def _finished(run: Path) -> bool:
+    return (run / "eval" / "metrics.json").is_file()
+
+
+def _row_distill(ab: AblationConfig, row: AblationRow, seed: int) -> DistillConfig:
+    """The row's DistillConfig; ``acclimated: true`` becomes this seed's acclimate run."""
+    d = dict(row.distill)
+    if d.pop("acclimated", False):
+        d["acclimated"] = str(_run_dir(ab, seed, "acclimate"))
+    return from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
+
+
 def run_ablation(
     ab: AblationConfig,
     *,
@@ -158,7 +176,6 @@ def run_ablation(
     from .trainer import train
 
     t0 = time.time()
-    root = Path(ab.out_dir)
     if ab.world is not None:
         train_root, val_root = render_world(ab.world)
         ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
@@ -167,29 +184,21 @@ def run_ablation(
     def time_left() -> bool:
         return stop_after_minutes is None or (time.time() - t0) / 60 < stop_after_minutes
 
-    def done(run: Path) -> bool:
-        return (run / "eval" / "metrics.json").is_file()
-
     for seed in (seeds if seeds is not None else ab.seeds):
-        sd = root / f"seed{seed}"
-        teacher_run = Path(ab.teacher_dir or ab.out_dir) / f"seed{seed}" / "teacher"
-        if not done(teacher_run) and time_left():
+        teacher_run = _run_dir(ab, seed, "teacher")
+        if not _finished(teacher_run) and time_left():
             train(_run_cfg(ab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
-        accl_run = sd / "acclimate"
-        if not done(accl_run) and time_left():
+        accl_run = _run_dir(ab, seed, "acclimate")
+        if not _finished(accl_run) and time_left():
             train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "acclimate", accl_run, seed,
                            ab.acclimate_budget), progress=progress)
         for row in ab.rows:
-            run = sd / _slug(row.name)
-            if done(run) or not time_left():
+            run = _run_dir(ab, seed, _slug(row.name))
+            if _finished(run) or not time_left():
                 continue
-            d = dict(row.distill)
-            if d.pop("acclimated", False):
-                d["acclimated"] = str(accl_run)
-            distill = from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
             train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "student", run, seed, ab.student_budget,
-                           distill=distill), progress=progress)
+                           distill=_row_distill(ab, row, seed)), progress=progress)
     table = write_table(ab, source)
     table["exported"] = [str(p) for p in export_students(ab, source)]
     return table
@@ -202,9 +211,10 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
     from ..models.checkpoint import load_student, save_student
 
     written = []
+    rows = {r.name: r for r in ab.rows}
     for e in ab.export:
-        run = Path(ab.out_dir) / f"seed{e.seed}" / _slug(e.row)
-        if not (run / "eval" / "metrics.json").is_file():
+        run = _run_dir(ab, e.seed, _slug(e.row))
+        if not _finished(run):
             continue
         dst = Path(e.to)
         if dst.exists():
@@ -215,9 +225,7 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
             "steps": ab.student_budget.steps, "batch_size": ab.student_budget.batch_size,
             "train_data": {"dataset": ab.dataset.name, "gt_source": ab.dataset.resolved().gt_source,
                            "world": to_dict(ab.world) if ab.world else None},
-            "distill": to_dict(from_dict(DistillConfig, {k: v for k, v in
-                                                         next(r for r in ab.rows if r.name == e.row).distill.items()
-                                                         if k != "acclimated"}, source=source, prefix="distill")),
+            "distill": to_dict(_row_distill(ab, rows[e.row], e.seed)),
             "eval_held_out": {"abs_rel": metrics["metric"]["all"]["abs_rel"], "rmse": metrics["metric"]["all"]["rmse"],
                               "a1": metrics["metric"]["all"]["a1"], "cross_view": metrics.get("cross_view")},
         })
@@ -245,7 +253,7 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     if cache.is_file() and not refresh:
         return json.loads(cache.read_text())
     seed = ab.seeds[0]
-    accl = Path(ab.out_dir) / f"seed{seed}" / "acclimate" / "acclimated"
+    accl = _run_dir(ab, seed, "acclimate") / "acclimated"
     if not accl.is_dir():
         return {}
     import torch
@@ -254,8 +262,8 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     x = torch.randn(6, 3, *size)
     student = build_student(dataclasses.replace(ab.model, pretrained=None)).eval()
     fold_batchnorm(student)  # the inference form the torch engine runs
-    teacher_run = Path(ab.teacher_dir or ab.out_dir) / f"seed{seed}" / "teacher" / "teacher"
-    teacher = load_acclimated(accl, teacher_from_config(dataclasses.replace(ab.teacher, path=str(teacher_run),
+    teacher_weights = _run_dir(ab, seed, "teacher") / "teacher"
+    teacher = load_acclimated(accl, teacher_from_config(dataclasses.replace(ab.teacher, path=str(teacher_weights),
                                                                             arch=None))).eval()
     rows = measure_round_robin([("student", student.to(memory_format=torch.channels_last),
                                  x.contiguous(memory_format=torch.channels_last), ""),
@@ -275,11 +283,10 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
-def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml", *,
-                refresh_costs: bool = False) -> dict:
+def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml") -> dict:
     """Collect finished runs into ``<results>.json`` and ``.md`` (mean ± half-range over seeds)."""
     root = Path(ab.out_dir)
-    costs = measure_costs(ab, refresh=refresh_costs)
+    costs = measure_costs(ab)
     rows = []
     # (row name, eval directory under seed<k>/, cost entry)
     entries = [(r.name, f"{_slug(r.name)}/eval", "student") for r in ab.rows] + [
@@ -334,9 +341,9 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
             f"{r['abs_rel_median_scaled_spread']:.4f} | {r['cross_view']:.4f} ± "
             f"{r['cross_view_spread']:.4f} | {cost} |"
         )
-    old = stem.with_suffix(".md")
-    notes = old.read_text().split(NOTES_MARKER, 1)[1] if old.is_file() and NOTES_MARKER in old.read_text() else ""
-    if notes:  # a hand-written reading of the table below the marker survives regeneration
-        md += ["", NOTES_MARKER + notes.rstrip("\n")]
-    old.write_text("\n".join(md) + "\n")
+    md_path = stem.with_suffix(".md")
+    old = md_path.read_text() if md_path.is_file() else ""
+    if NOTES_MARKER in old:  # a hand-written reading of the table below the marker survives regeneration
+        md += ["", NOTES_MARKER + old.split(NOTES_MARKER, 1)[1].rstrip("\n")]
+    md_path.write_text("\n".join(md) + "\n")
     return table
