@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -59,20 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from rclpy.signals import SignalHandlerOptions
     from rosbags.rosbag2 import Reader
     from rosgraph_msgs.msg import Clock
 
     from .conversions import ns_to_stamp
+    from .shutdown import init_with_stop_event
 
     bag = Path(args.bag)
     if not bag.exists():
         print(f"bag_player: error: bag not found: {bag}", file=sys.stderr)
         return 1
-    rclpy.init(args=[argv[0], *ros_args], signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = init_with_stop_event([argv[0], *ros_args])
     node = rclpy.create_node(NODE_NAME)
     log = node.get_logger()
     executor = SingleThreadedExecutor()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import signal
 import sys
 import threading
 import time
@@ -27,7 +26,6 @@ from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallba
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from disdepth_core.errors import DisdepthError
@@ -53,6 +51,7 @@ from .conversions import (
 from .latest_slot import LatestSlot
 from .params import SurroundDepthParams, flatten_params, params_from_flat
 from .qos_report import describe_qos, incompatible_qos_message
+from .shutdown import init_with_stop_event
 
 NODE_NAME = "surround_depth_node"
 REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at most this often
@@ -495,14 +494,7 @@ class SurroundDepthNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: spin until SIGINT/SIGTERM, then stop the worker and shut down cleanly."""
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = init_with_stop_event(args if args is not None else sys.argv)
     node = None
     code = 0
     try:

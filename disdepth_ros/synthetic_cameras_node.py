@@ -14,7 +14,6 @@ All cameras of one time step carry the same stamp: the frames' own stamps
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -25,7 +24,6 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from disdepth_core.errors import DisdepthError
@@ -42,6 +40,7 @@ from .conversions import (
     points_to_pointcloud2,
     rgb_to_compressed,
 )
+from .shutdown import init_with_stop_event
 
 LIDAR_FIELDS = ["x", "y", "z", "intensity", "ring"]
 
@@ -178,10 +177,7 @@ class SyntheticCamerasNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = init_with_stop_event(args if args is not None else sys.argv)
     node = None
     try:
         try:
