@@ -146,4 +146,4 @@ def test_every_shipped_ablation_config_loads(repo_root):
         assert ab.rows and ab.model.input_size == tuple(ab.dataset.size)
     lidar = load_config(AblationConfig, repo_root / "config" / "ablation" / "synthetic_lidar.yaml")
     assert lidar.dataset.gt_source == "lidar" and lidar.val_dataset.resolved().gt_source == "render"
-    assert lidar.teacher_dir == load_config(AblationConfig, paths[0]).out_dir  # shares the dense ablation's teachers
+    assert lidar.teacher_dir == load_config(AblationConfig, repo_root / "config" / "ablation" / "synthetic.yaml").out_dir  # shares the dense ablation's teachers

@@ -95,13 +95,13 @@ def test_ckd_terms():
     centres = torch.linspace(2, 42, N).repeat(B, 1)
     u = scale_invariant_depth(torch.nn.functional.interpolate(teacher_disp[:, None], size=(h, w), mode="bilinear")[:, 0])
     p_t = soft_bin_targets(u, N)
-    out = cross_interaction_kd_loss(p_t.clone(), centres, teacher_disp, gt, valid)
+    out = cross_interaction_kd_loss(p_t.log(), centres, teacher_disp, gt, valid)
     assert out["kd"].item() == pytest.approx(0.0, abs=1e-5)  # student probs = teacher targets
-    uniform = torch.full((B, N, h, w), 1.0 / N)
+    uniform = torch.zeros(B, N, h, w)  # logits of the uniform distribution
     out_u = cross_interaction_kd_loss(uniform, centres, teacher_disp, gt, valid)
     assert out_u["kd"] > 0.1
     # the cross term depends on the student's centres: doubling them makes it worse
-    out2 = cross_interaction_kd_loss(p_t, centres * 2, teacher_disp, gt, valid)
+    out2 = cross_interaction_kd_loss(p_t.log(), centres * 2, teacher_disp, gt, valid)
     assert out2["cross"] > out["cross"]
     assert set(out) == {"kd", "cross", "chamfer", "total"}
     # a teacher scaled by any constant gives the same KD target and loss

@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start no new run after this many minutes (run the command again to continue)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="train only these of the config's seeds (e.g. one process per seed on a multi-core machine)")
+    p.add_argument("--rows", nargs="+", default=None, metavar="NAME",
+                   help="train only these rows (by name; the teacher/acclimation only if they need them)")
     p.add_argument("--table-only", action="store_true",
                    help="only rewrite the table from finished runs (and copy the config's export students)")
     p.add_argument("--measure-cost", action="store_true",
@@ -36,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         table = write_table(ab, args.config)
         exported = export_students(ab, args.config)
     else:
-        table = run_ablation(ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, source=args.config)
+        table = run_ablation(ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, rows=args.rows,
+                             source=args.config)
         exported = table.get("exported", [])
     print(f"{len(table['rows'])} rows -> {ab.results}.md / .json")
     for d in exported:

@@ -108,6 +108,11 @@ class DatasetConfig:
     gt_root: str = cfg_field("", help="KITTI annotated depth root (default <root>/data_depth_annotated)")
     split_file: str = cfg_field("", help="a split list file overriding the stored/official one")
     max_samples: int = cfg_field(0, min=0, help="use only the first N samples (0 = all)")
+    labelled_every: int = cfg_field(1, min=1, help="synthetic: about one sequence in N (by a hash of its name) keeps "
+                                                   "its metric labels (the papers' setting: labels on a subset of drives)")
+    unlabelled: Literal["drop", "keep"] = cfg_field(
+        "drop", help="sequences without labels (labelled_every > 1): drop them, or keep them without ground truth "
+        "(valid all false) so that they contribute KD terms only")
     on_corrupt: Literal["skip", "error"] = cfg_field(
         "skip", help="unreadable files: skip (count, warn once, use the next sample) or error"
     )
@@ -140,6 +145,8 @@ class DatasetConfig:
                 "it is allowed for single-camera datasets only",
                 key="augment.hflip",
             )
+        if self.labelled_every > 1 and self.name != "synthetic":
+            raise ConfigError("labelled subsets are implemented for the synthetic dataset only", key="labelled_every")
         if self.kb_crop and self.name != "kitti":
             raise ConfigError("kb_crop is the KITTI benchmark crop; it applies to kitti only", key="kb_crop")
         if self.cameras and not d.multi_camera:

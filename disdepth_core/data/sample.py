@@ -67,10 +67,15 @@ class SurroundBatch:
 
 
 def collate_samples(samples: Sequence[SurroundSample]) -> SurroundBatch:
-    """Stack samples of the same camera set and size into a :class:`SurroundBatch`."""
+    """Stack samples of the same camera count and size into a :class:`SurroundBatch`.
+
+    Samples of different rigs (e.g. nuScenes and DDAD streets of one corpus) may share a
+    batch: ``K``/``T_base_cam`` are per sample, ``cameras`` are the first sample's names and
+    each sample's own names are in ``meta[b]["cameras"]``.
+    """
     first = samples[0]
     for s in samples[1:]:
-        if s.cameras != first.cameras or s.size != first.size:
+        if s.num_cameras != first.num_cameras or s.size != first.size:
             raise ValueError(
                 f"cannot batch samples with cameras/size {s.cameras}/{s.size} and {first.cameras}/{first.size}"
             )
@@ -82,5 +87,5 @@ def collate_samples(samples: Sequence[SurroundSample]) -> SurroundBatch:
         T_base_cam=torch.stack([s.T_base_cam for s in samples]),
         cameras=list(first.cameras),
         timestamp_ns=[s.timestamp_ns for s in samples],
-        meta=[s.meta for s in samples],
+        meta=[{**(s.meta or {}), "cameras": list(s.cameras)} for s in samples],
     )

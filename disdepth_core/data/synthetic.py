@@ -7,6 +7,10 @@ each output pixel keeps the depth of the source pixel under its centre, so value
 exact depths of nearby rays; re-render at the target size for exact per-pixel truth) and
 ``K`` is scaled with :func:`geometry.scale_intrinsics`.
 
+``labelled_every=N`` keeps metric labels on about one sequence in N (chosen by a hash of its name); the others are
+dropped (``unlabelled="drop"``) or served with ``valid`` all false (``"keep"``: frames that
+contribute distillation terms only, as in the papers' setting).
+
 ``gt="lidar"`` replaces the dense truth with the sequence's LiDAR sweep projected into each
 camera at the working resolution (sparse, like nuScenes/DDAD supervision): points go
 LiDAR -> base_link (``meta.json`` ``lidar.T_base_lidar``) -> camera, nearest point per pixel.
@@ -31,6 +35,15 @@ from .sample import SurroundSample
 FORMAT = "disdepth-world"
 
 
+def is_labelled(name: str, every: int) -> bool:
+    """Whether sequence ``name`` keeps its labels when only one in ``every`` does: a hash of the
+    name, so the choice is fixed, independent of listing order and of any round-robin in how the
+    sequences were made (e.g. which rig rendered them)."""
+    import zlib
+
+    return every <= 1 or zlib.crc32(name.encode()) % every == 0
+
+
 def find_sequences(root: str | Path) -> list[Path]:
     """``root`` itself if it is a sequence (has ``meta.json``), else its sub-directories that are."""
     root = Path(root)
@@ -53,7 +66,8 @@ class SyntheticWorldDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None,
-                 gt: str = "render", min_depth: float = 0.1, max_depth: float = 80.0):
+                 gt: str = "render", min_depth: float = 0.1, max_depth: float = 80.0, labelled_every: int = 1,
+                 unlabelled: str = "drop"):
         if gt not in ("render", "lidar"):
             raise DisdepthError(f"synthetic dataset: gt must be 'render' or 'lidar', got {gt!r}")
         self.gt, self.min_depth, self.max_depth = gt, float(min_depth), float(max_depth)
@@ -61,7 +75,12 @@ class SyntheticWorldDataset(Dataset):
         self.items: list[tuple[Path, int, int]] = []  # (sequence dir, frame index, timestamp)
         self.rigs: dict[Path, CameraRig] = {}
         self.meta: dict[Path, dict] = {}
+        self.unlabelled: set[Path] = set()  # sequences served without ground truth (KD-only frames)
         for seq in find_sequences(root):
+            if not is_labelled(seq.name, labelled_every):
+                if unlabelled == "drop":
+                    continue
+                self.unlabelled.add(seq)
             meta = json.loads((seq / "meta.json").read_text())
             if meta.get("format") != FORMAT:
                 raise DisdepthError(f"{seq / 'meta.json'}: key 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
@@ -98,7 +117,10 @@ class SyntheticWorldDataset(Dataset):
             valid = torch.nn.functional.interpolate(valid[:, None].float(), size=self.size, mode="nearest-exact")[:, 0] > 0.5
             K = scale_intrinsics(K, src, self.size)
         depth = torch.where(valid, depth, torch.zeros_like(depth))
-        if self.gt == "lidar":
+        if seq in self.unlabelled:
+            depth = torch.zeros_like(depth)
+            valid = torch.zeros_like(valid)
+        elif self.gt == "lidar":
             depth = self._lidar_depth(seq, stem, rig, K, tuple(images.shape[-2:]))
             valid = depth > 0
         return SurroundSample(
@@ -141,7 +163,8 @@ def from_dataset_config(cfg, split: str | None = None) -> SyntheticWorldDataset:
         root = root / split
     r = cfg.resolved()
     ds = SyntheticWorldDataset(root, size=tuple(cfg.size) if cfg.size else None, cameras=cfg.cameras or None,
-                               gt=r.gt_source, min_depth=r.min_depth, max_depth=r.max_depth)
+                               gt=r.gt_source, min_depth=r.min_depth, max_depth=r.max_depth,
+                               labelled_every=cfg.labelled_every, unlabelled=cfg.unlabelled)
     if cfg.max_samples:
         ds.items = ds.items[: cfg.max_samples]
     return ds

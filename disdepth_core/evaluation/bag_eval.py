@@ -14,7 +14,6 @@ so ``metrics.json`` has the same keys, plus ``accounting``, ``timing``, ``bag``,
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from .bag_source import BagSource, BagStep
+from .engine_eval import rep117_to_caps
 from .evaluate import EvalAccumulator, write_report
 
 Predictor = Callable[[BagStep], "np.ndarray | None"]
@@ -121,9 +121,7 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
             bar.update(1)
             continue
         step_ms.append((time.perf_counter() - t0) * 1e3)
-        pred = torch.from_numpy(pred_np).float()
-        pred = torch.where(pred == -math.inf, torch.full_like(pred, lo), pred)  # REP 117 "too close"
-        pred = torch.where(pred == math.inf, torch.full_like(pred, hi), pred)  # REP 117 "beyond range"
+        pred = rep117_to_caps(torch.from_numpy(pred_np).float(), lo, hi)  # REP 117 too close / beyond range
         gt = torch.from_numpy(step.gt)
         valid = torch.from_numpy(step.gt_valid)
         mask = valid & (gt >= lo) & (gt <= hi)

@@ -24,6 +24,7 @@ from .cross_view import cross_view_consistency
 from .metrics import METRIC_KEYS, DepthMetricAccumulator
 
 DISTANCE_BINS = (0, 5, 10, 20, 30, 40, 60, 80, 120, 200)
+DENSE_GT_FRACTION = 0.3  # GT covering more of the image than this is dense (rendered), else sparse (LiDAR)
 
 
 class ErrorByDistance:
@@ -71,6 +72,7 @@ class EvalAccumulator:
         self.acc = DepthMetricAccumulator(self.cameras, min_depth=self.lo, max_depth=self.hi)
         self.by_dist = ErrorByDistance()
         self.cv_sum, self.cv_n, self.gt_cv_sum, self.gt_cv_n = 0.0, 0, 0.0, 0
+        self.cv_dense: bool | None = None  # every step had dense GT (cross-view on GT pixels)
         self.rig_cache: dict = {}
         self.keep_examples = keep_examples
         self.examples: list[dict] = []
@@ -81,8 +83,10 @@ class EvalAccumulator:
     def add(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, *, K: torch.Tensor,
             T_base_cam: torch.Tensor, valid: torch.Tensor | None = None, images: torch.Tensor | None = None,
             frame: dict | None = None, example_extra: dict | None = None) -> dict:
-        """Add one step; ``valid`` (default ``mask``) is the GT validity used for the GT's own
-        cross-view floor (computed when more than half the pixels are valid: dense GT). Returns
+        """Add one step; ``valid`` (default ``mask``) is the GT validity. The cross-view metric of the
+        prediction and of the GT (its occlusion floor) are both taken on the evaluated pixels ``mask``
+        when the GT is dense (more than ``DENSE_GT_FRACTION`` of the pixels), else the prediction's on
+        all its pixels and no floor. Returns
         the step's per-frame row (``frame`` plus ``cross_view`` and ``<cam>.abs_rel``)."""
         lo, hi = self.lo, self.hi
         valid = mask if valid is None else valid
@@ -96,13 +100,19 @@ class EvalAccumulator:
                 self.rig_cache[key] = (rig.adjacent_pairs(),
                                        rig.overlap_masks(depth_range=(max(lo, 1.0), hi), num_depths=16))
             pairs, masks = self.rig_cache[key]
-            cv, cnt = cross_view_consistency(pred.clamp(lo, hi), K, T_base_cam, pairs, masks, max_depth=hi)
+            # Dense GT: prediction and GT are compared on the same pixels (the evaluated GT pixels),
+            # so a perfect prediction scores exactly the GT's own value (the occlusion floor).
+            # Sparse GT (LiDAR): every predicted pixel, and no floor.
+            dense = bool(mask.float().mean() > DENSE_GT_FRACTION)
+            self.cv_dense = dense if self.cv_dense is None else (self.cv_dense and dense)
+            cv, cnt = cross_view_consistency(pred.clamp(lo, hi), K, T_base_cam, pairs, masks,
+                                             valid=mask if dense else None, max_depth=hi)
             if cnt:
                 self.cv_sum += cv * cnt
                 self.cv_n += cnt
                 frame["cross_view"] = cv
-            if valid.float().mean() > 0.5:  # dense GT: the floor that occlusions give the metric
-                gcv, gcnt = cross_view_consistency(gt, K, T_base_cam, pairs, masks, valid=valid, max_depth=hi)
+            if dense:
+                gcv, gcnt = cross_view_consistency(gt, K, T_base_cam, pairs, masks, valid=mask, max_depth=hi)
                 if gcnt:
                     self.gt_cv_sum += gcv * gcnt
                     self.gt_cv_n += gcnt
@@ -122,6 +132,8 @@ class EvalAccumulator:
             summary[mode]["all"]["cross_view"] = cross_view
         summary["cross_view"] = cross_view
         summary["cross_view_gt"] = self.gt_cv_sum / self.gt_cv_n if self.gt_cv_n else None
+        summary["cross_view_pixels"] = ("evaluated GT pixels (same set as cross_view_gt)" if self.cv_dense
+                                        else "every predicted pixel (sparse GT: no floor)")
         summary["error_by_distance"] = self.by_dist.summary()
         summary["depth_range"] = [self.lo, self.hi]
         summary["samples"] = self.steps

@@ -7,6 +7,7 @@ from .cross_interaction_kd import (
     scale_invariant_depth,
     soft_bin_targets,
 )
+from .relative_output_kd import relative_output_kd_loss, ssi_normalise
 from .scale_shift_invariant import align_scale_shift, ssi_disparity_loss
 from .silog import silog_loss
 from .view_relational_kd import pooled_overlap_features, relation_matrix, view_relational_kd_loss
@@ -19,6 +20,8 @@ __all__ = [
     "cross_interaction_kd_loss",
     "pooled_overlap_features",
     "relation_matrix",
+    "relative_output_kd_loss",
+    "ssi_normalise",
     "scale_invariant_depth",
     "silog_loss",
     "soft_bin_targets",

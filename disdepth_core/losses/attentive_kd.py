@@ -58,12 +58,12 @@ def attentive_kd_loss(
     """
     if len(student) != len(teacher):
         raise ValueError(f"attentive_kd_loss: {len(student)} student levels vs {len(teacher)} teacher levels")
-    total = student[0].new_zeros(())
+    total = student[0].new_zeros((), dtype=torch.float32)
     for level, (s, t) in enumerate(zip(student, teacher)):
         if s.shape != t.shape:
             raise ValueError(f"attentive_kd_loss: level {level} shapes differ: student {tuple(s.shape)}, teacher {tuple(t.shape)}")
         B, C, h, w = s.shape
-        t = t.detach()
+        s, t = s.float(), t.detach().float()  # fp32 even under autocast
         dist = (_normalise_channels(s) - _normalise_channels(t)).pow(2).sum(1) / C  # (B, h, w)
         if attentive:
             m_t = spatial_attention(t, p=p, tau=tau)

@@ -88,7 +88,7 @@ def bin_chamfer_loss(centres: torch.Tensor, target: torch.Tensor, valid: torch.T
 
 
 def cross_interaction_kd_loss(
-    student_probs: torch.Tensor,
+    student_logits: torch.Tensor,
     student_centres: torch.Tensor,
     teacher_output: torch.Tensor,
     target: torch.Tensor,
@@ -102,7 +102,9 @@ def cross_interaction_kd_loss(
 ) -> dict[str, torch.Tensor]:
     """The CKD terms; returns a dict with ``kd``, ``cross``, ``chamfer`` and weighted ``total``.
 
-    student_probs: (B, N, h, w) softmax over N ordered bins; student_centres: (B, N)
+    student_logits: (B, N, h, w) the student's bin logits over N ordered bins (the KL is
+    computed from them with ``log_softmax``: clamping probabilities would zero the gradient
+    exactly where a confidently wrong student needs it most); student_centres: (B, N)
     metres, increasing; teacher_output: (B, H, W) relative (any positive affine scale);
     target/valid: (B, H, W) metric GT (sparse or dense). The teacher is resized to the
     probability resolution; the cross depth is upsampled to GT resolution.
@@ -111,14 +113,14 @@ def cross_interaction_kd_loss(
     * cross = SILog(sum_i p_t,i c_i, GT) at valid GT pixels
     * chamfer = bin_chamfer_loss(c, GT)
     """
-    B, N, h, w = student_probs.shape
+    B, N, h, w = student_logits.shape
     with torch.no_grad():
         t_small = F.interpolate(teacher_output[:, None].float(), size=(h, w), mode="bilinear", align_corners=False)[:, 0]
         u = scale_invariant_depth(t_small, disparity=teacher_is_disparity)
         p_t = soft_bin_targets(u, N, sigma=sigma)
-    log_ps = torch.log(student_probs.clamp_min(1e-8))
+    log_ps = F.log_softmax(student_logits.float(), dim=1)
     kd = (p_t * (torch.log(p_t) - log_ps)).sum(1).mean()
-    cross_small = (p_t * student_centres[:, :, None, None]).sum(1)  # (B, h, w) metres
+    cross_small = (p_t * student_centres.float()[:, :, None, None]).sum(1)  # (B, h, w) metres
     cross_depth = F.interpolate(cross_small[:, None], size=target.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     cross = silog_loss(cross_depth, target, valid)
     chamfer = bin_chamfer_loss(student_centres, target, valid)

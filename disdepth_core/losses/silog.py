@@ -23,8 +23,8 @@ def silog_loss(
     a gradient path) when no pixel is valid.
     """
     H, W = pred.shape[-2:]
-    pred = pred.reshape(-1, H * W)
-    target = target.reshape(-1, H * W)
+    pred = pred.reshape(-1, H * W).float()  # fp32 even under autocast
+    target = target.reshape(-1, H * W).float()
     valid = valid.reshape(-1, H * W) & (target > eps)
     g = torch.log(pred.clamp_min(eps)) - torch.log(target.clamp_min(eps))
     g = torch.where(valid, g, torch.zeros_like(g))

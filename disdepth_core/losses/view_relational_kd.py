@@ -64,6 +64,7 @@ def view_relational_kd_loss(
     """
     if len(pairs) != overlap_masks.shape[0]:
         raise ValueError(f"view_relational_kd_loss: {len(pairs)} pairs but {overlap_masks.shape[0]} mask pairs")
+    student, teacher = student.float(), teacher.float()  # fp32 even under autocast
     total = student.new_zeros(())
     for p, (i, j) in enumerate(pairs):
         rel = []

@@ -43,10 +43,14 @@ class DepthBinHead(nn.Module):
         return edges - 0.5 * w
 
     def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        logits = self.logits(decoder_features[0])
-        probs = torch.softmax(logits, dim=1)
-        centers = self.bin_centers(decoder_features[3])
-        depth = torch.einsum("bnhw,bn->bhw", probs, centers)
+        # fp32 under autocast: bf16 centres/probabilities quantise the depth (1-3 % error, a few
+        # hundred distinct values per map), and every loss downstream needs fp32 (METHOD §10)
+        with torch.autocast(device_type=decoder_features[0].device.type, enabled=False):
+            fine = decoder_features[0].float()
+            logits = self.logits(fine)
+            probs = torch.softmax(logits, dim=1)
+            centers = self.bin_centers(decoder_features[3].float())
+            depth = torch.einsum("bnhw,bn->bhw", probs, centers)
         return {"depth": depth, "bin_logits": logits, "bin_probs": probs, "bin_centers": centers}
 
 
@@ -60,7 +64,8 @@ class RegressionHead(nn.Module):
         self.out = nn.Conv2d(channels[0], 1, 1)
 
     def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = torch.sigmoid(self.out(decoder_features[0]))[:, 0]
+        with torch.autocast(device_type=decoder_features[0].device.type, enabled=False):
+            x = torch.sigmoid(self.out(decoder_features[0].float()))[:, 0]
         return {"depth": self.d_min + (self.d_max - self.d_min) * x}
 
 

@@ -38,41 +38,54 @@ class StageBudget:
 
 @dataclasses.dataclass
 class WorldData:
-    """Synthetic-world sequences the ablation renders when missing (train and held-out seeds differ)."""
+    """Synthetic-world streets the ablation renders when missing (train and held-out seeds differ).
 
-    root: str = cfg_field("out/world", help="sequences go to <root>/train/seed<k> and <root>/val/seed<k>")
+    Seeds are ``train_seeds`` plus ``train_seed_range`` ``[first, count]`` (likewise for
+    held-out); street ``k`` of a split uses ``rigs[k % len(rigs)]``, so ``[nuscenes,
+    nuscenes, ddad]`` renders a third of the streets with the DDAD rig.
+    """
+
+    root: str = cfg_field("out/world", help="streets go to <root>/train/seed<k> and <root>/val/seed<k>")
     train_seeds: list[int] = cfg_field(default_factory=lambda: [1, 2, 3, 4], min=0)
     val_seeds: list[int] = cfg_field(default_factory=lambda: [100], min=0)
-    frames: int = cfg_field(60, min=1, help="frames per sequence")
+    train_seed_range: tuple[int, int] | None = cfg_field(None, min=0, help="[first seed, count] added to train_seeds")
+    val_seed_range: tuple[int, int] | None = cfg_field(None, min=0, help="[first seed, count] added to val_seeds")
+    frames: int = cfg_field(60, min=1, help="frames per street")
     size: tuple[int, int] = cfg_field((128, 224), min=32, help="render size (H, W), multiples of 32")
+    config: str = cfg_field("", help="WorldConfig YAML (e.g. config/world/corpus.yaml); empty = the default world")
+    rigs: list[str] = cfg_field(default_factory=lambda: ["nuscenes"], help="rig names/files, used round-robin")
+    workers: int = cfg_field(1, min=1, help="render processes (one torch thread each)")
+
+    def seeds(self, split: str) -> list[int]:
+        explicit, rng = (self.train_seeds, self.train_seed_range) if split == "train" else (
+            self.val_seeds, self.val_seed_range)
+        out = list(explicit)
+        if rng is not None:
+            out += [s for s in range(rng[0], rng[0] + rng[1]) if s not in out]
+        return out
+
+    def jobs(self):
+        from ..world.corpus import StreetJob
+
+        return [StreetJob(split, seed, self.rigs[k % len(self.rigs)])
+                for split in ("train", "val") for k, seed in enumerate(self.seeds(split))]
 
     def validate(self) -> None:
         from ..config import ConfigError
 
-        if set(self.train_seeds) & set(self.val_seeds):
+        if set(self.seeds("train")) & set(self.seeds("val")):
             raise ConfigError("train and held-out seeds must differ", key="val_seeds")
+        if not self.rigs:
+            raise ConfigError("at least one rig is needed", key="rigs")
 
 
-def render_world(w: WorldData) -> tuple[Path, Path]:
-    """Render every missing sequence with ``disdepth world``; returns (train_root, val_root)."""
-    import os
-    import subprocess
-    import sys
+def render_world(w: WorldData, progress: bool = True) -> tuple[Path, Path]:
+    """Render every missing street (resumable, ``w.workers`` processes); returns (train_root, val_root)."""
+    from ..world.corpus import render_corpus
 
     root = Path(w.root)
-    for split, seeds in (("train", w.train_seeds), ("val", w.val_seeds)):
-        for seed in seeds:
-            out = root / split / f"seed{seed}"
-            if (out / "meta.json").is_file():
-                continue
-            if out.exists():
-                import shutil
-
-                shutil.rmtree(out)  # an interrupted render: start it again
-            cmd = [sys.executable, "-m", "disdepth_core.cli", "world", "--out", str(out), "--frames", str(w.frames),
-                   "--seed", str(seed), "--size", f"{w.size[0]}x{w.size[1]}"]
-            # one thread per render: torch's intra-op threads thrash when the CPU is shared
-            subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    render_corpus(root, w.jobs(), frames=w.frames, size=tuple(w.size), world_yaml=w.config or None,
+                  workers=w.workers, progress=progress)
     return root / "train", root / "val"
 
 
@@ -81,6 +94,10 @@ class AblationRow:
     name: str = cfg_field(help="row label, e.g. '+ attentive KD'")
     distill: dict[str, Any] = cfg_field(default_factory=dict, help="DistillConfig overrides; acclimated: true "
                                                                    "uses this seed's acclimate run")
+    dataset: dict[str, Any] = cfg_field(default_factory=dict, help="overrides of the ablation's dataset section "
+                                                                   "for this row (e.g. unlabelled: keep)")
+    model: dict[str, Any] = cfg_field(default_factory=dict, help="overrides of the student model for this row "
+                                                                 "(e.g. lgconv_stages: [] for the LG-Conv pair)")
 
 
 @dataclasses.dataclass
@@ -102,8 +119,13 @@ class AblationConfig:
     dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
     val_dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig)
     val_max_samples: int = cfg_field(0, min=0)
+    checkpoint_eval_samples: int = cfg_field(0, min=0, help="held-out samples per checkpoint evaluation (0 = all)")
     model: ModelConfig = cfg_field(default_factory=ModelConfig)
     teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig)
+    teacher_cache: str = cfg_field("", help="disk cache of teacher outputs for rows whose KD needs only the output "
+                                            "(keyed by the teacher's weights; empty = teacher in the loop)")
+    teacher_dataset: dict[str, Any] = cfg_field(default_factory=dict, help="overrides of dataset for the teacher "
+                                                "stage (e.g. gt_source: render, labelled_every: 1: the whole corpus, dense)")
     teacher_budget: StageBudget = cfg_field(default_factory=StageBudget)
     acclimate_budget: StageBudget = cfg_field(default_factory=StageBudget)
     student_budget: StageBudget = cfg_field(default_factory=StageBudget)
@@ -127,7 +149,8 @@ def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: Stage
     cfg = TrainConfig(
         stage=stage, out_dir=str(out), seed=seed, steps=budget.steps, batch_size=budget.batch_size,
         log_every=10, ckpt_every=max(10, budget.steps // 10), device=ab.device, dataset=ab.dataset,
-        val_dataset=ab.val_dataset, val_max_samples=ab.val_max_samples, model=ab.model,
+        val_dataset=ab.val_dataset, val_max_samples=ab.val_max_samples,
+        checkpoint_eval_samples=ab.checkpoint_eval_samples, model=ab.model,
         teacher=ab.teacher, optim=budget.optim, **kw,
     )
     cfg.validate()
@@ -152,9 +175,19 @@ def _finished(run: Path) -> bool:
     return (run / "eval" / "metrics.json").is_file()
 
 
+def _override(obj, overrides: dict, what: str):
+    """``obj`` (a config dataclass) with ``overrides`` applied, validated like a config file."""
+    if not overrides:
+        return obj
+    merged = {**to_dict(obj), **overrides}
+    return from_dict(type(obj), merged, source=what)
+
+
 def _row_distill(ab: AblationConfig, row: AblationRow, seed: int) -> DistillConfig:
     """The row's DistillConfig; ``acclimated: true`` becomes this seed's acclimate run."""
     d = dict(row.distill)
+    if ab.teacher_cache:
+        d.setdefault("teacher_cache", ab.teacher_cache)
     if d.pop("acclimated", False):
         d["acclimated"] = str(_run_dir(ab, seed, "acclimate"))
     return from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
@@ -166,12 +199,15 @@ def run_ablation(
     stop_after_minutes: float | None = None,
     progress: bool = True,
     seeds: list[int] | None = None,
+    rows: list[str] | None = None,
     source: str = "config/ablation/synthetic.yaml",
 ) -> dict:
     """Run every missing piece of the ablation, then write the table; returns the table dict.
 
     ``seeds`` restricts which of the config's seeds this call trains (several processes can
-    share the work, one seed each); the table always covers every finished run.
+    share the work, one seed each) and ``rows`` which rows (by name); the teacher and the
+    acclimation run only when a selected row needs them. The table always covers every
+    finished run.
     """
     from .trainer import train
 
@@ -184,21 +220,33 @@ def run_ablation(
     def time_left() -> bool:
         return stop_after_minutes is None or (time.time() - t0) / 60 < stop_after_minutes
 
+    selected = [r for r in ab.rows if rows is None or r.name in rows]
+    if rows is not None and len(selected) != len(set(rows)):
+        from ..errors import DisdepthError
+
+        unknown = sorted(set(rows) - {r.name for r in ab.rows})
+        raise DisdepthError(f"--rows: unknown row(s) {unknown}; the config's rows are {[r.name for r in ab.rows]}")
+    needs_teacher = rows is None or any(_row_distill(ab, r, 0).needs_teacher for r in selected)
+    needs_acclimate = rows is None or any(r.distill.get("acclimated") for r in selected)
     for seed in (seeds if seeds is not None else ab.seeds):
         teacher_run = _run_dir(ab, seed, "teacher")
-        if not _finished(teacher_run) and time_left():
-            train(_run_cfg(ab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
+        if needs_teacher and not _finished(teacher_run) and time_left():
+            tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
+            train(_run_cfg(tab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
         accl_run = _run_dir(ab, seed, "acclimate")
-        if not _finished(accl_run) and time_left():
+        if needs_acclimate and not _finished(accl_run) and time_left():
             train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "acclimate", accl_run, seed,
                            ab.acclimate_budget), progress=progress)
-        for row in ab.rows:
+        for row in selected:
             run = _run_dir(ab, seed, _slug(row.name))
             if _finished(run) or not time_left():
                 continue
-            train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "student", run, seed, ab.student_budget,
-                           distill=_row_distill(ab, row, seed)), progress=progress)
+            rab = dataclasses.replace(ab, teacher=teacher_cfg,
+                                      dataset=_override(ab.dataset, row.dataset, f"row {row.name!r} dataset"),
+                                      model=_override(ab.model, row.model, f"row {row.name!r} model"))
+            train(_run_cfg(rab, "student", run, seed, ab.student_budget, distill=_row_distill(ab, row, seed)),
+                  progress=progress)
     table = write_table(ab, source)
     table["exported"] = [str(p) for p in export_students(ab, source)]
     return table

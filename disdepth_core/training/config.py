@@ -49,6 +49,11 @@ class DistillConfig:
     ckd_cross_weight: float = cfg_field(1.0, min=0)
     ckd_chamfer_weight: float = cfg_field(0.01, min=0)
     ckd_sigma: float = cfg_field(0.5, gt=0, help="soft-bin kernel width in bin units")
+    output_kd: bool = cfg_field(False, help="scale-and-shift-invariant KD of the teacher's relative output "
+                                            "(METHOD §3's L_out; on every frame, labelled or not)")
+    output_kd_weight: float = cfg_field(1.0, min=0)
+    teacher_cache: str = cfg_field("", help="directory of a disk cache of teacher outputs (fp16), used when the KD "
+                                            "terms need only the output (output KD, CKD); empty = teacher in the loop")
     vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")
     vrkd_weight: float = cfg_field(1.0, min=0)
     vrkd_level: int = cfg_field(2, min=0, max=3, help="encoder level whose features are related")
@@ -56,8 +61,13 @@ class DistillConfig:
     vrkd_tau: float = cfg_field(0.1, gt=0)
 
     @property
+    def output_only(self) -> bool:
+        """The KD terms use only the teacher's output (no features): its outputs can be cached."""
+        return self.feature_kd == "off" and not self.vrkd
+
+    @property
     def needs_teacher(self) -> bool:
-        return self.feature_kd != "off" or self.ckd or self.vrkd
+        return self.feature_kd != "off" or self.ckd or self.vrkd or self.output_kd
 
 
 @dataclasses.dataclass
@@ -82,6 +92,10 @@ class TrainConfig:
     dataset: DatasetConfig = cfg_field(default_factory=DatasetConfig, help="training data (the same section as config/train/<dataset>.yaml)")
     val_dataset: DatasetConfig | None = cfg_field(None, help="held-out data evaluated at the end")
     val_max_samples: int = cfg_field(0, min=0, help="evaluate at most N held-out samples (0 = all)")
+    eval_every_checkpoint: bool = cfg_field(True, help="with val_dataset: held-out metrics at every checkpoint "
+                                                       "(eval_history.csv, eval_curve.png), students via the engine")
+    checkpoint_eval_samples: int = cfg_field(0, min=0, help="held-out samples per checkpoint evaluation "
+                                                            "(0 = val_max_samples)")
     model: ModelConfig = cfg_field(default_factory=ModelConfig, help="the student (and ghost decoder) network")
     teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig, help="the transformer teacher")
     teacher_target: Literal["relative", "metric"] = cfg_field(

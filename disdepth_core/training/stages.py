@@ -21,6 +21,7 @@ from ..geometry import CameraRig
 from ..losses import (
     attentive_kd_loss,
     cross_interaction_kd_loss,
+    relative_output_kd_loss,
     silog_loss,
     ssi_disparity_loss,
     view_relational_kd_loss,
@@ -49,13 +50,15 @@ class OverlapCache:
         self.depth_range = depth_range
         self._cache: dict[tuple, tuple[list[tuple[int, int]], torch.Tensor]] = {}
 
-    def get(self, batch, size: tuple[int, int], device) -> tuple[list[tuple[int, int]], torch.Tensor]:
-        K = batch.K[0].double()
-        T = batch.T_base_cam[0].double()
+    def get(self, batch, size: tuple[int, int], device, index: int = 0) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        """Pairs and masks of sample ``index``'s rig (samples of one batch may come from different rigs)."""
+        K = batch.K[index].double()
+        T = batch.T_base_cam[index].double()
         H, W = batch.images.shape[-2:]
         key = (tuple(K.flatten().tolist()), tuple(T.flatten().tolist()), (H, W), size)
         if key not in self._cache:
-            rig = CameraRig(batch.cameras, [(H, W)] * len(batch.cameras), K, T)
+            names = (batch.meta[index] or {}).get("cameras", batch.cameras)
+            rig = CameraRig(names, [(H, W)] * len(names), K, T)
             pairs = rig.adjacent_pairs()
             masks = rig.resized(*size).overlap_masks(depth_range=self.depth_range, num_depths=16)
             self._cache[key] = (pairs, masks)
@@ -215,6 +218,15 @@ class StudentStage:
                     student.head.load_state_dict(self.acclimated.ghost.head.state_dict())
             else:
                 target_channels = [self.teacher.feature_channels[lvl] for lvl in levels]
+        self.cache = None
+        if d.teacher_cache and self.teacher is not None and d.output_only and self.acclimated is None:
+            from .teacher_cache import TeacherOutputCache, teacher_cache_key
+
+            if not cfg.teacher.path:
+                raise DisdepthError("distill.teacher_cache needs a trained teacher (teacher.path)")
+            size = tuple(cfg.dataset.size or cfg.model.input_size)
+            self.cache = TeacherOutputCache(d.teacher_cache, teacher_cache_key(
+                cfg.teacher.path, cfg.teacher.grid_stride, self.teacher.output_kind, size))
         self.model = StudentWithProjectors(student, levels, target_channels).to(device)
         self.model.train()
         self.modules = {"student": self.model}
@@ -246,7 +258,10 @@ class StudentStage:
         terms = {"depth": silog_loss(out["depth"], depth, valid)}
         total = terms["depth"]
         if self.teacher is not None:
-            tgt = self._teacher_targets(x)
+            if self.cache is not None:
+                tgt = {"output": self.cache.outputs(batch, x, lambda xb: self.teacher(xb)["output"])}
+            else:
+                tgt = self._teacher_targets(x)
             if d.feature_kd != "off":
                 s_feats, t_feats = [], []
                 for proj, lvl in zip(out["projected"], d.feature_levels):
@@ -262,23 +277,29 @@ class StudentStage:
                 total = total + d.feature_kd_weight * terms["feature_kd"]
             if d.ckd:
                 c = cross_interaction_kd_loss(
-                    out["bin_probs"], out["bin_centers"], tgt["output"], depth, valid,
+                    out["bin_logits"], out["bin_centers"], tgt["output"], depth, valid,
                     teacher_is_disparity=(self.teacher.output_kind == "relative_disparity"), sigma=d.ckd_sigma,
                     kd_weight=d.ckd_kd_weight, cross_weight=d.ckd_cross_weight, chamfer_weight=d.ckd_chamfer_weight,
                 )
                 terms.update({"ckd_kd": c["kd"], "ckd_cross": c["cross"], "ckd_chamfer": c["chamfer"]})
                 total = total + c["total"]
+            if d.output_kd:
+                terms["output_kd"] = relative_output_kd_loss(
+                    out["depth"], tgt["output"], teacher_is_disparity=(self.teacher.output_kind == "relative_disparity"))
+                total = total + d.output_kd_weight * terms["output_kd"]
             if d.vrkd:
                 B, V = batch.images.shape[:2]
                 s = out["features"][d.vrkd_level]
                 t = tgt["features"][d.vrkd_level]
                 if t.shape[-2:] != s.shape[-2:]:
                     t = F.interpolate(t, size=s.shape[-2:], mode="bilinear", align_corners=False)
-                pairs, masks = self.overlaps.get(batch, tuple(s.shape[-2:]), self.device)
-                terms["vrkd"] = view_relational_kd_loss(
-                    s.view(B, V, *s.shape[1:]), t.view(B, V, *t.shape[1:]), masks, pairs,
-                    k=d.vrkd_grid, tau=d.vrkd_tau,
-                )
+                sv, tv = s.view(B, V, *s.shape[1:]), t.view(B, V, *t.shape[1:])
+                per_sample = []
+                for b in range(B):  # each sample's own rig (a corpus mixes rigs)
+                    pairs, masks = self.overlaps.get(batch, tuple(s.shape[-2:]), self.device, index=b)
+                    per_sample.append(view_relational_kd_loss(sv[b:b + 1], tv[b:b + 1], masks, pairs,
+                                                              k=d.vrkd_grid, tau=d.vrkd_tau))
+                terms["vrkd"] = torch.stack(per_sample).mean()
                 total = total + d.vrkd_weight * terms["vrkd"]
         terms["total"] = total
         return terms

@@ -92,6 +92,9 @@ def train(
         runner = DDP(trainable, device_ids=[device.index] if device.type == "cuda" else None,
                      find_unused_parameters=True)
     log_path = out / "log.csv"
+    val_ds = None
+    if rank == 0 and cfg.val_dataset is not None and cfg.eval_every_checkpoint:
+        val_ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
     fields: list[str] | None = None
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.stage}",
@@ -133,6 +136,10 @@ def train(
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
             if rank == 0:
                 save_training_state(ckpt_dir, stage.modules, optimizer, step + 1, {"config": config_source})
+                if val_ds is not None:
+                    _checkpoint_eval(stage, cfg, out, device, step + 1, val_ds)
+                    for m in stage.modules.values():
+                        m.train()
             if world > 1:
                 dist.barrier()
     if world > 1:  # every rank records a checksum of its weights: they must be identical
@@ -148,17 +155,88 @@ def train(
     return out
 
 
+def held_out_summary(stage, cfg: TrainConfig, ds, device, *, deployed: Path | None, max_samples: int,
+                     progress: bool) -> dict:
+    """Held-out metrics of the stage's model. A student is measured as deployed: ``deployed`` is its
+    exported checkpoint directory, run by the inference engine (eval mode, the engine's pre- and
+    post-processing, REP 117 values scored like ``eval-bag``); a teacher or an acclimated teacher
+    (not deployed by the node) through its predictor, a relative teacher after per-image
+    scale/shift alignment of its disparity."""
+    from ..evaluation.evaluate import evaluate_dataset
+
+    if deployed is not None:
+        from ..evaluation.engine_eval import evaluate_checkpoint
+
+        return evaluate_checkpoint(deployed, ds, dataset_name=cfg.val_dataset.name, device=str(device),
+                                   max_samples=max_samples, progress=progress)
+    predict = stage.predictor()
+    relative = cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity"
+    with torch.no_grad():
+        return evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=max_samples,
+                                device=device, progress=progress, align="disparity" if relative else "none")
+
+
+def _checkpoint_eval(stage, cfg: TrainConfig, out: Path, device, step: int, ds) -> None:
+    """Held-out metrics of this checkpoint -> a row of ``eval_history.csv`` and ``eval_curve.png``."""
+    deployed = None
+    if cfg.stage == "student":  # export exactly as the final student is exported, then run it through the engine
+        deployed = stage.export(out / "checkpoints" / "eval")
+    n = cfg.checkpoint_eval_samples or cfg.val_max_samples
+    summary = held_out_summary(stage, cfg, ds, device, deployed=deployed, max_samples=n, progress=False)
+    row = {"step": step, "samples": summary["samples"]}
+    for mode in ("metric", "median"):
+        for k in ("abs_rel", "rmse", "a1"):
+            row[f"{mode}_{k}"] = round(float(summary[mode]["all"][k]), 6)
+    row["cross_view"] = round(float(summary.get("cross_view") or float("nan")), 6)
+    path = out / "eval_history.csv"
+    rows = []
+    if path.is_file():
+        with path.open() as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) < step]
+    rows.append(row)
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        w.writeheader()
+        w.writerows(rows)
+    _plot_eval_history(path, out / "eval_curve.png", title=f"{cfg.stage}: {out.name} held-out ({cfg.val_dataset.name})")
+    tqdm.write(f"step {step}: held-out AbsRel {row['metric_abs_rel']:.4f}  RMSE {row['metric_rmse']:.3f}  "
+               f"d1 {row['metric_a1']:.4f}  (median-scaled AbsRel {row['median_abs_rel']:.4f}, {row['samples']} samples)")
+
+
+def _plot_eval_history(csv_path: Path, png: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5), dpi=110)
+    for k, lab in (("metric_abs_rel", "AbsRel"), ("median_abs_rel", "AbsRel median-scaled")):
+        ax[0].plot(steps, [float(r[k]) for r in rows], marker="o", ms=3, label=lab)
+    ax[1].plot(steps, [float(r["metric_a1"]) for r in rows], marker="o", ms=3, color="tab:green")
+    ax[0].set_xlabel("step")
+    ax[0].set_title("held-out AbsRel (lower is better)", fontsize=9)
+    ax[0].legend(fontsize=7)
+    ax[1].set_xlabel("step")
+    ax[1].set_title("held-out δ<1.25", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
 def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
     from ..data.registry import build_dataset
     from ..evaluation.evaluate import evaluate_dataset, write_report
 
     ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
-    predict = stage.predictor()
-    relative = cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity"
-    with torch.no_grad():  # a relative teacher is scored after per-image scale/shift alignment of its disparity
-        summary = evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=cfg.val_max_samples,
-                                   device=device, progress=True, align="disparity" if relative else "none")
-    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
+    deployed = out / "student" if cfg.stage == "student" else None  # written by stage.export just before
+    summary = held_out_summary(stage, cfg, ds, device, deployed=deployed, max_samples=cfg.val_max_samples,
+                               progress=True)
+    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}"
+                 + (" (exported checkpoint through the inference engine)" if deployed is not None else ""))
     if hasattr(stage, "reference_predictor"):  # acclimation: "preserves performance" is measured, not assumed
         predict_ref, align = stage.reference_predictor()
         with torch.no_grad():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import ConfigError, cfg_field
+from .appearance import AppearanceConfig
 
 
 @dataclasses.dataclass
@@ -66,6 +67,8 @@ class WorldConfig:
     noise_std: float = cfg_field(1.5, min=0.0, max=20.0, help="sensor noise std in 8-bit levels")
     exposure_jitter: float = cfg_field(0.05, min=0.0, max=0.5, help="per-camera gain jitter (fraction)")
     lidar: LidarConfig = cfg_field(default_factory=LidarConfig, help="top LiDAR")
+    appearance: AppearanceConfig = cfg_field(default_factory=AppearanceConfig,
+                                             help="per-street ranges of lighting, weather, camera response, palette")
 
     def validate(self) -> None:
         for key in ("ego_speed_mps", "lanes_per_direction", "sidewalk_width_m", "block_length_m",

@@ -17,7 +17,7 @@ from ..geometry import CameraRig, depth_to_base_points, invert_transform, make_t
 from .config import WorldConfig
 from .primitives import surface_frame
 from .raytrace import TiledRays, bin_azimuth, bin_perspective, prims_at, trace
-from .scene import Scene
+from .scene import GROUND, Scene
 from .shading import Hits, light, sky_colour, surface_albedo
 from .shadows import ShadowCaster
 
@@ -136,7 +136,11 @@ class WorldRenderer:
         d_world = torch.nn.functional.normalize(dirs.reshape(-1, 3) @ R_wb.T, dim=-1)
         sky = sky_colour(d_world, self.scene.sun_dir, self.scene.sky_zenith, self.scene.sky_horizon)
         haze = torch.tensor(self.scene.sky_horizon)
-        f = ((rng_len.reshape(-1)[vi] - 0.3 * cfg.max_range_m) / (0.7 * cfg.max_range_m)).clamp(0, 1) ** 1.5
+        look = self.scene.appearance
+        s0 = look.haze_start
+        f = ((rng_len.reshape(-1)[vi] - s0 * cfg.max_range_m) / ((1 - s0) * cfg.max_range_m)).clamp(0, 1) ** 1.5
+        if look.haze_opacity != 1.0:
+            f = f * look.haze_opacity
         img = sky.clone()
         img[vi] = lin + (haze - lin) * f[:, None]
         rgb = self._camera_response(img.reshape(V, H, W, 3), index)
@@ -182,20 +186,32 @@ class WorldRenderer:
             fp=torch.sqrt(fp_short * fp_long).clamp(max=5.0), fpx=fpx, fpy=fpy,
         )
         albedo, sem, gloss = surface_albedo(hits, self.scene.road, prims.semantic[widx], self.seed)
+        look = self.scene.appearance
+        if look.road_tone != 1.0:
+            road = hits.material == GROUND
+            albedo[road] = (albedo[road] * look.road_tone).clamp(0.0, 1.0)
         p_world = p_base.double() @ T_wb[:3, :3].T + T_wb[:3, 3]
         shadow = self.shadows.lit(p_world, normal_w, (float(T_wb[0, 3]), float(T_wb[1, 3])), time_s)
         lin = light(albedo, normal_w, d_w, self.scene.sun_dir, self.scene.ambient, shadow, gloss, pw[:, 2],
-                    self.scene.sky_zenith, self.scene.sky_horizon)
+                    self.scene.sky_zenith, self.scene.sky_horizon, sun_strength=look.sun_strength)
         return lin, sem, face
 
     def _camera_response(self, lin: torch.Tensor, index: int) -> torch.Tensor:
         """Linear RGB (V, H, W, 3) -> uint8 with per-camera gain, vignetting, gamma and sensor noise."""
         V = lin.shape[0]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        look = self.scene.appearance
         gain = 1.0 + self.cfg.exposure_jitter * torch.randn(V, generator=gen).clamp(-2, 2)
+        if look.exposure != 1.0:
+            gain = gain * look.exposure
         x = lin * gain[:, None, None, None] * self.vignette[None, :, :, None]
+        if look.tint != (1.0, 1.0, 1.0):
+            x = x * torch.tensor(look.tint, dtype=x.dtype)
+        if look.saturation != 1.0:
+            grey = (x * torch.tensor([0.2126, 0.7152, 0.0722], dtype=x.dtype)).sum(-1, keepdim=True)
+            x = grey + (x - grey) * look.saturation
         x = x.clamp(0, 1) ** (1 / 2.2) * 255.0
-        x = x + self.cfg.noise_std * torch.randn(x.shape, generator=gen)
+        x = x + look.noise_std * torch.randn(x.shape, generator=gen)
         return x.round().clamp(0, 255).to(torch.uint8)
 
     def _lidar(self, fp, T_wb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

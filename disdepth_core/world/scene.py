@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from .appearance import Appearance, draw_appearance, jitter_albedo
 from .config import WorldConfig
 from .primitives import BOX, CYLINDER, PLANE, SPHERE, PrimitiveSet
 
@@ -86,6 +87,7 @@ class Scene:
     sky_zenith: tuple[float, float, float]
     sky_horizon: tuple[float, float, float]
     seed: int
+    appearance: Appearance = dataclasses.field(default_factory=Appearance)
 
 
 class _Builder:
@@ -183,6 +185,8 @@ def _add_vehicle(b: _Builder, rng, x, y, heading, *, group=0, truck=False):
 def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
     """A random street long enough for ``duration_s`` seconds of driving, from ``seed``."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
+    look = draw_appearance(cfg.appearance, seed, cfg.noise_std)
+    dens = look.density
     b = _Builder()
     lanes = int(rng.integers(cfg.lanes_per_direction[0], cfg.lanes_per_direction[1] + 1))
     lw = cfg.lane_width_m
@@ -250,7 +254,7 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
                     g = _uniform(rng, (0.8, 1.2))
                     b.add(SPHERE, (xt, ty, base_z + trunk_h + 0.6 * crown), 0.0, (crown, crown, crown), FOLIAGE,
                           (0.16 * g, 0.34 * g, 0.10 * g), VEGETATION, inst, tex=(float(rng.integers(1 << 16)), 0, 0, 0))
-                    xt += _uniform(rng, cfg.tree_spacing_m)
+                    xt += _uniform(rng, cfg.tree_spacing_m) / max(dens, 0.2)
             # street lamps near the kerb
             xp = x_a + _uniform(rng, (1.0, 8.0))
             while xp < x_b - 1.0:
@@ -260,7 +264,7 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
                 b.add(CYLINDER, (xp, py, kh + ph / 2), 0.0, (0.09, 0.09, ph / 2), POLE, (0.35, 0.36, 0.38), POLE_CLS, inst)
                 b.add(BOX, (xp, py - side * 0.9, kh + ph - 0.1), 0.0, (0.3, 1.0, 0.08), LAMP, (0.3, 0.3, 0.32), POLE_CLS,
                       inst)
-                xp += _uniform(rng, cfg.pole_spacing_m)
+                xp += _uniform(rng, cfg.pole_spacing_m) / max(dens, 0.2)
             # a traffic sign near the block start/end, facing the traffic on this side
             if rng.random() < 0.7:
                 xs = x_b - 3.0 if side < 0 else x_a + 3.0
@@ -274,7 +278,7 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
             if cfg.parking_width_m > 1.5:
                 xc = x_a + 1.0
                 while xc < x_b - 6.0:
-                    if rng.random() < cfg.parked_car_density:
+                    if rng.random() < min(1.0, cfg.parked_car_density * dens):
                         heading = 0.0 if side < 0 else math.pi
                         heading += math.radians(_uniform(rng, (-3.0, 3.0)))
                         py = kerb_y - side * (cfg.parking_width_m / 2 + 0.05)
@@ -285,7 +289,7 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
 
     # moving traffic: one speed per lane so vehicles of a lane never collide
     ego_y = center_y - (hw - cfg.parking_width_m) + lw / 2  # rightmost +x lane centre
-    n_moving = int(round(cfg.moving_cars_per_100m * x_max / 100.0))
+    n_moving = int(round(cfg.moving_cars_per_100m * dens * x_max / 100.0))
     lane_ys = [center_y - (k + 0.5) * lw for k in range(lanes)] + [center_y + (k + 0.5) * lw for k in range(lanes)]
     lane_dirs = [1.0] * lanes + [-1.0] * lanes
     lane_speed = [_uniform(rng, (6.0, 14.0)) for _ in lane_ys]
@@ -310,13 +314,23 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
                        dtype=torch.float64)
     ego = EgoPath(x0, ego_y, speed, _uniform(rng, (0.0, 0.3)), _uniform(rng, (6.0, 14.0)), _uniform(rng, (0, 6.28)))
     haze = _uniform(rng, (0.0, 1.0))
+    zenith = (0.25 + 0.1 * haze, 0.45 + 0.1 * haze, 0.80)
+    horizon = (0.75 + 0.1 * haze, 0.80 + 0.08 * haze, 0.86 + 0.05 * haze)
+    if look.overcast > 0:  # grey sky
+        k = look.overcast
+        zenith = tuple(z + (g - z) * k for z, g in zip(zenith, (0.58, 0.60, 0.63)))
+        horizon = tuple(h + (g - h) * k for h, g in zip(horizon, (0.72, 0.73, 0.75)))
+    prims = b.build()
+    prims = dataclasses.replace(prims, albedo=jitter_albedo(prims.albedo, look.albedo_jitter, seed))
+    ambient = _uniform(rng, cfg.ambient)
     return Scene(
-        prims=b.build(),
+        prims=prims,
         road=road,
         ego=ego,
         sun_dir=sun,
-        ambient=_uniform(rng, cfg.ambient),
-        sky_zenith=(0.25 + 0.1 * haze, 0.45 + 0.1 * haze, 0.80),
-        sky_horizon=(0.75 + 0.1 * haze, 0.80 + 0.08 * haze, 0.86 + 0.05 * haze),
+        ambient=ambient + look.ambient_boost if look.overcast > 0 else ambient,
+        sky_zenith=zenith,
+        sky_horizon=horizon,
         seed=int(seed),
+        appearance=look,
     )

@@ -230,7 +230,8 @@ def sky_colour(d: torch.Tensor, sun: torch.Tensor, zenith, horizon) -> torch.Ten
     return col + glow[:, None] * torch.tensor([0.5, 0.45, 0.35])
 
 
-def light(albedo, normal, d_unit, sun, ambient, shadow, gloss, z_world, zenith, horizon) -> torch.Tensor:
+def light(albedo, normal, d_unit, sun, ambient, shadow, gloss, z_world, zenith, horizon,
+          sun_strength: float = 1.0) -> torch.Tensor:
     """Lambert sun (with ``shadow`` in [0, 1], 1 = lit) + hemispherical sky ambient + glossy sky reflection.
 
     ``normal``/``d_unit``/``sun`` in the world frame; returns linear RGB (M, 3)."""
@@ -239,6 +240,8 @@ def light(albedo, normal, d_unit, sun, ambient, shadow, gloss, z_world, zenith, 
     sky_amb = ambient * (0.75 + 0.25 * normal[:, 2])
     ao = 1.0 - 0.35 * torch.exp(-z_world.clamp_min(0.0) / 0.5) * (normal[:, 2].abs() < 0.5).float()
     sun_col = torch.tensor([1.05, 1.0, 0.92]) * (1.0 - 0.5 * ambient)
+    if sun_strength != 1.0:
+        sun_col = sun_col * sun_strength
     col = albedo * (sky_amb[:, None] * ao[:, None] * torch.tensor([0.92, 0.97, 1.08]) + sun_col * (ndl * shadow)[:, None])
     gi = torch.nonzero(gloss > 0)[:, 0]
     if gi.numel():
