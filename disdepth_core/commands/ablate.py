@@ -23,7 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..training.ablation import AblationConfig, export_students, run_ablation, write_table
+    from ..training.ablation import (
+        AblationConfig,
+        export_students,
+        export_teacher,
+        run_ablation,
+        write_table,
+    )
 
     ab = load_config(AblationConfig, args.config)
     if args.seeds and not set(args.seeds) <= set(ab.seeds):
@@ -37,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.table_only:
         table = write_table(ab, args.config)
         exported = export_students(ab, args.config)
+        t = export_teacher(ab, args.config)
+        exported += [t] if t is not None else []
     else:
         table = run_ablation(ab, stop_after_minutes=args.stop_after_minutes, seeds=args.seeds, rows=args.rows,
                              source=args.config)

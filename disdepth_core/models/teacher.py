@@ -71,7 +71,7 @@ def build_teacher_model(arch: TeacherArchConfig | str, *, seed: int = 0):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = tf.DepthAnythingForDepthEstimation(config)
-    return model.eval()
+    return model.float().eval()  # fp16-shipped weights (weights/teacher_synthetic) run in fp32
 
 
 def build_tiny_teacher(arch: TeacherArchConfig | None = None, *, seed: int = 0, **overrides):
@@ -82,14 +82,20 @@ def build_tiny_teacher(arch: TeacherArchConfig | None = None, *, seed: int = 0, 
     return build_teacher_model(arch or teacher_preset("tiny", **overrides), seed=seed)
 
 
-def save_teacher(model, directory: str | Path) -> Path:
-    """``save_pretrained`` (safetensors) into ``directory``; reload with :func:`load_teacher`."""
+def save_teacher(model, directory: str | Path, *, fp16: bool = False) -> Path:
+    """``save_pretrained`` (safetensors) into ``directory``; reload with :func:`load_teacher`.
+
+    ``fp16``: store the weights as float16 (a copy is converted; ``model`` is unchanged);
+    :func:`load_teacher_model` always runs them in float32."""
+    import copy
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     tf = _transformers()
     tf.logging.disable_progress_bar()
     try:
-        model.save_pretrained(str(d))  # safetensors (the only format transformers 5 writes)
+        # safetensors (the only format transformers 5 writes)
+        (copy.deepcopy(model).half() if fp16 else model).save_pretrained(str(d))
     finally:
         tf.logging.enable_progress_bar()
     return d

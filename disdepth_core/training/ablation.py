@@ -131,6 +131,8 @@ class AblationConfig:
     student_budget: StageBudget = cfg_field(default_factory=StageBudget)
     rows: list[AblationRow] = cfg_field(default_factory=list)
     export: list[ExportSpec] = cfg_field(default_factory=list, help="finished students to copy to weights dirs")
+    export_teacher: str = cfg_field("", help="weights directory for the first seed's trained teacher (fp16 Hugging "
+                                             "Face directory + its held-out eval); empty = not exported")
 
     def validate(self) -> None:
         from ..config import ConfigError
@@ -249,7 +251,46 @@ def run_ablation(
                   progress=progress)
     table = write_table(ab, source)
     table["exported"] = [str(p) for p in export_students(ab, source)]
+    t = export_teacher(ab, source)
+    if t is not None:
+        table["exported"].append(str(t))
     return table
+
+
+def export_teacher(ab: AblationConfig, source: str) -> Path | None:
+    """Copy the first seed's finished teacher to ``ab.export_teacher`` as fp16 safetensors (a local
+    Hugging Face directory that ``load_teacher`` reads) with its held-out eval and provenance."""
+    import shutil
+
+    if not ab.export_teacher:
+        return None
+    run = _run_dir(ab, ab.seeds[0], "teacher")
+    if not _finished(run):
+        return None
+    from ..models.teacher import load_teacher_model, save_teacher
+
+    dst = Path(ab.export_teacher)
+    if dst.exists():
+        shutil.rmtree(dst)
+    save_teacher(load_teacher_model(run / "teacher"), dst, fp16=True)
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    (dst / "eval").mkdir()
+    for f in ("metrics.json", "report.md", "mosaic_0.png"):
+        if (run / "eval" / f).is_file():
+            shutil.copy2(run / "eval" / f, dst / "eval" / f)
+    for f in ("loss_curve.png", "eval_curve.png", "eval_history.csv"):
+        if (run / f).is_file():
+            shutil.copy2(run / f, dst / "eval" / f)
+    (dst / "disdepth_teacher.json").write_text(json.dumps({
+        "trained_by": f"disdepth ablate --config {source}", "seed": ab.seeds[0], "steps": ab.teacher_budget.steps,
+        "batch_size": ab.teacher_budget.batch_size, "output": "relative disparity (affine-invariant)",
+        "grid_stride": ab.teacher.grid_stride,
+        "train_data": {"dataset": ab.dataset.name, **ab.teacher_dataset,
+                       "world": to_dict(ab.world) if ab.world else None},
+        "eval_held_out_affine_aligned": {"abs_rel": metrics["metric"]["all"]["abs_rel"],
+                                         "rmse": metrics["metric"]["all"]["rmse"], "a1": metrics["metric"]["all"]["a1"]},
+    }, indent=2) + "\n")
+    return dst
 
 
 def export_students(ab: AblationConfig, source: str) -> list[Path]:
@@ -274,6 +315,7 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
             "train_data": {"dataset": ab.dataset.name, "gt_source": ab.dataset.resolved().gt_source,
                            "world": to_dict(ab.world) if ab.world else None},
             "distill": to_dict(_row_distill(ab, rows[e.row], e.seed)),
+            "row_dataset": dict(rows[e.row].dataset), "labelled_every": ab.dataset.labelled_every,
             "eval_held_out": {"abs_rel": metrics["metric"]["all"]["abs_rel"], "rmse": metrics["metric"]["all"]["rmse"],
                               "a1": metrics["metric"]["all"]["a1"], "cross_view": metrics.get("cross_view")},
         })

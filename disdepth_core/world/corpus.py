@@ -67,7 +67,9 @@ def render_corpus(root: str | Path, jobs: list[StreetJob], *, frames: int, size:
                   world_yaml: str | None = None, workers: int = 1, progress: bool = True) -> dict:
     """Render every job whose street is missing; returns a summary (counts, seconds, bytes).
 
-    The summary is also written to ``<root>/corpus.json`` (render time, size on disk).
+    The summary of the call that rendered streets is written to ``<root>/corpus.json`` (render
+    wall and CPU seconds of the streets rendered by that call, size on disk); a call with
+    nothing left to render returns it unchanged.
     """
     from tqdm import tqdm
 
@@ -97,13 +99,11 @@ def render_corpus(root: str | Path, jobs: list[StreetJob], *, frames: int, size:
         "streets": len(jobs), "rendered_now": len(todo), "frames_per_street": frames, "size": list(size),
         "splits": {s: sum(1 for j in jobs if j.split == s) for s in sorted({j.split for j in jobs})},
         "rigs": {r: sum(1 for j in jobs if j.rig == r) for r in sorted({j.rig for j in jobs})},
-        "world_config": world_yaml, "wall_seconds_this_call": round(time.time() - t0, 1),
-        "render_cpu_seconds_this_call": round(busy, 1), "workers": workers, "bytes": nbytes,
+        "world_config": world_yaml, "wall_seconds": round(time.time() - t0, 1),
+        "render_cpu_seconds": round(busy, 1), "workers": workers, "bytes": nbytes,
     }
     prev = root / "corpus.json"
-    if prev.is_file() and not todo:
-        old = json.loads(prev.read_text())
-        for k in ("wall_seconds_this_call", "render_cpu_seconds_this_call", "workers"):
-            summary[k.replace("_this_call", "_first_render")] = old.get(k, old.get(k.replace("_this_call", "_first_render")))
+    if prev.is_file() and not todo:  # nothing rendered: keep the record of the render that made it
+        return json.loads(prev.read_text())
     prev.write_text(json.dumps(summary, indent=1) + "\n")
     return summary
