@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -147,3 +148,21 @@ def test_every_shipped_ablation_config_loads(repo_root):
     lidar = load_config(AblationConfig, repo_root / "config" / "ablation" / "synthetic_lidar.yaml")
     assert lidar.dataset.gt_source == "lidar" and lidar.val_dataset.resolved().gt_source == "render"
     assert lidar.teacher_dir == load_config(AblationConfig, repo_root / "config" / "ablation" / "synthetic.yaml").out_dir  # shares the dense ablation's teachers
+
+
+def test_row_overrides_and_row_selection(repo_root):
+    from disdepth_core.errors import DisdepthError
+    from disdepth_core.training.ablation import _cost_key, _override, run_ablation
+
+    ab = load_config(AblationConfig, repo_root / "config" / "ablation" / "corpus.yaml")
+    rows = {r.name: r for r in ab.rows}
+    no_lg = _override(ab.model, rows["supervised without LG-Conv"].model, "row")
+    assert no_lg.lgconv_stages == [] and ab.model.lgconv_stages == [4]
+    keep = _override(ab.dataset, rows["+ output KD"].dataset, "row")
+    assert keep.unlabelled == "keep" and ab.dataset.unlabelled == "drop" and keep.labelled_every == 3
+    assert _cost_key(rows["supervised without LG-Conv"]) != _cost_key(rows["supervised"])
+    with pytest.raises(ConfigError, match="labelled_every"):
+        _override(ab.dataset, {"labelled_every": 0}, "row")
+    ab = dataclasses.replace(ab, world=None)
+    with pytest.raises(DisdepthError, match="unknown row"):
+        run_ablation(ab, rows=["no such row"], progress=False)

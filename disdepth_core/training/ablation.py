@@ -160,6 +160,7 @@ def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: Stage
 
 
 NOTES_MARKER = "<!-- notes: kept when the table is regenerated -->"
+TEACHER_RAW_ROW = "teacher (relative, trained on the whole corpus; scale/shift fitted to GT per image)"
 TEACHER_BEFORE_ROW = "reference: teacher before acclimation (relative; scale/shift fitted to GT per image)"
 
 
@@ -327,40 +328,60 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
     return written
 
 
+def _cost_key(row: AblationRow) -> str:
+    """Cost entry of a row: rows that change the student architecture have their own."""
+    return f"student:{_slug(row.name)}" if row.model else "student"
+
+
 def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
-    """Params, GFLOPs and CPU latency of the student architecture and the acclimated teacher.
+    """Params, GFLOPs and CPU latency of every student architecture of the rows, the raw teacher and
+    the acclimated teacher (those whose runs exist).
 
     One batch of six cameras at the dataset's working size, fp32, this process's torch
-    threads; cached in ``<out_dir>/costs.json`` (``refresh`` measures again).
+    threads; cached in ``<out_dir>/costs.json`` (``refresh`` measures again; a cache missing an
+    entry that can now be measured is refreshed).
     """
+    import torch
+
     from ..benchmark.model_cost import measure_round_robin
     from ..models.fuse import fold_batchnorm
     from ..models.student import build_student
-    from ..models.teacher import teacher_from_config
+    from ..models.teacher import load_teacher, teacher_from_config
     from .acclimated_io import load_acclimated
 
+    seed = ab.seeds[0]
+    teacher_weights = _run_dir(ab, seed, "teacher") / "teacher"
+    accl = _run_dir(ab, seed, "acclimate") / "acclimated"
+    wanted = {"student"} | {_cost_key(r) for r in ab.rows}
+    if teacher_weights.is_dir():
+        wanted.add("teacher_raw")
+    if accl.is_dir() and teacher_weights.is_dir():
+        wanted.add("teacher")
     cache = Path(ab.out_dir) / "costs.json"
     if cache.is_file() and not refresh:
-        return json.loads(cache.read_text())
-    seed = ab.seeds[0]
-    accl = _run_dir(ab, seed, "acclimate") / "acclimated"
-    if not accl.is_dir():
-        return {}
-    import torch
-
+        old = json.loads(cache.read_text())
+        if wanted <= set(old):
+            return old
     size = tuple(ab.dataset.size or ab.model.input_size)
     x = torch.randn(6, 3, *size)
-    student = build_student(dataclasses.replace(ab.model, pretrained=None)).eval()
-    fold_batchnorm(student)  # the inference form the torch engine runs
-    teacher_weights = _run_dir(ab, seed, "teacher") / "teacher"
-    teacher = load_acclimated(accl, teacher_from_config(dataclasses.replace(ab.teacher, path=str(teacher_weights),
-                                                                            arch=None))).eval()
-    rows = measure_round_robin([("student", student.to(memory_format=torch.channels_last),
-                                 x.contiguous(memory_format=torch.channels_last), ""),
-                                ("teacher", teacher, x, "")], warmup=1, runs=5)
+    entries = []
+    models = {"student": ab.model}
+    models.update({_cost_key(r): _override(ab.model, r.model, r.name) for r in ab.rows if r.model})
+    for key, mcfg in models.items():
+        student = build_student(dataclasses.replace(mcfg, pretrained=None)).eval()
+        fold_batchnorm(student)  # the inference form the torch engine runs
+        entries.append((key, student.to(memory_format=torch.channels_last),
+                        x.contiguous(memory_format=torch.channels_last), ""))
+    if "teacher_raw" in wanted:
+        entries.append(("teacher_raw", load_teacher(teacher_weights, grid_stride=ab.teacher.grid_stride), x, ""))
+    if "teacher" in wanted:
+        tcfg = dataclasses.replace(ab.teacher, path=str(teacher_weights), arch=None)
+        entries.append(("teacher", load_acclimated(accl, teacher_from_config(tcfg)).eval(), x, ""))
+    rows = measure_round_robin(entries, warmup=1, runs=5)
     out = {r.name: {"params": r.params, "gflops": r.flops / 1e9, "latency_ms": r.latency_ms} for r in rows}
     out["conditions"] = (f"batch 6x3x{size[0]}x{size[1]}, fp32 CPU, {torch.get_num_threads()} torch thread(s), "
                          "median of 5 interleaved runs")
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
@@ -379,13 +400,16 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
     costs = measure_costs(ab)
     rows = []
     # (row name, eval directory under seed<k>/, cost entry)
-    entries = [(r.name, f"{_slug(r.name)}/eval", "student") for r in ab.rows] + [
+    entries = [(r.name, f"{_slug(r.name)}/eval", _cost_key(r)) for r in ab.rows] + [
         ("teacher (acclimated)", "acclimate/eval", "teacher")]
+    if ab.teacher_dataset:  # the teacher trained on its own data (the whole corpus): its own row
+        entries.append((TEACHER_RAW_ROW, "teacher/eval", "teacher_raw"))
     reference = [(TEACHER_BEFORE_ROW, "acclimate/eval_teacher_before", "")]
     for name, sub, cost_key in entries + reference:
         metrics = []
+        base = Path(ab.teacher_dir or ab.out_dir) if sub.startswith("teacher/") else root
         for seed in ab.seeds:
-            f = root / f"seed{seed}" / sub / "metrics.json"
+            f = base / f"seed{seed}" / sub / "metrics.json"
             if f.is_file():
                 metrics.append(json.loads(f.read_text()))
         if not metrics:
