@@ -131,3 +131,19 @@ def test_labelled_subset_drop_or_keep_without_ground_truth(corpus):
     # about one in N over many names, independent of order
     share = sum(is_labelled(f"seed{k}", 3) for k in range(10000, 10360)) / 360
     assert 0.25 < share < 0.42
+
+
+def test_fill_cache_in_shards_covers_every_frame_once(tmp_path, corpus):
+    from disdepth_core.models.teacher import build_teacher_model, save_teacher
+    from disdepth_core.models.teacher_config import TEACHER_PRESETS
+    from disdepth_core.training.teacher_cache import fill_cache
+
+    tdir = save_teacher(build_teacher_model(TEACHER_PRESETS["tiny"], seed=0), tmp_path / "teacher")
+    cfg = _cfg(tmp_path, corpus, teacher={"path": str(tdir), "arch": None}, val_dataset=None,
+               distill={"output_kd": True, "teacher_cache": str(tmp_path / "cache")})
+    a = fill_cache(cfg, shard=0, num_shards=2, progress=False)
+    b = fill_cache(cfg, shard=1, num_shards=2, progress=False)
+    assert (a.misses, b.misses) == (3, 3) and a.hits == b.hits == 0
+    assert len(list(a.dir.glob("*.npy"))) == 6
+    again = fill_cache(cfg, shard=0, num_shards=1, progress=False)
+    assert (again.hits, again.misses) == (6, 0)
