@@ -65,3 +65,15 @@ def test_demo_runs_the_shipped_student_by_default(tmp_path):
     assert m["mode"] == "live" and m["accounting"]["steps_evaluated"] == 2
     for f in ("report.md", "metrics.json", "mosaic.png", "bev.png"):
         assert (out / f).is_file(), f
+
+
+def test_demo_bag_seed_skips_training_seed_ranges(tmp_path):
+    import json as _json
+
+    from disdepth_core.commands.demo import held_out_seed
+
+    d = tmp_path / "student"
+    d.mkdir()
+    (d / "meta.json").write_text(_json.dumps({"train_data": {"world": {
+        "train_seeds": [1000], "val_seeds": [], "train_seed_range": [1001, 5], "val_seed_range": [1006, 2]}}}))
+    assert held_out_seed(d, 0) == 1008

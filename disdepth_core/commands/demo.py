@@ -103,6 +103,10 @@ def held_out_seed(student: Path, seed: int) -> int:
 
     world = (read_student_meta(student).get("train_data") or {}).get("world") or {}
     used = set(world.get("train_seeds", [])) | set(world.get("val_seeds", []))
+    for key in ("train_seed_range", "val_seed_range"):  # [first, count]
+        if world.get(key):
+            first, count = world[key]
+            used |= set(range(first, first + count))
     s = BAG_SEED_OFFSET + seed
     while s in used:
         s += 1
