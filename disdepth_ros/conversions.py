@@ -170,6 +170,8 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     try:
         with PILImage.open(io.BytesIO(bytes(msg.data))) as im:
             return np.asarray(im.convert("RGB"))
+    except PILImage.DecompressionBombError as exc:  # a header claiming e.g. 60000x60000: refuse, never crash
+        raise ImageError("compressed image too large", f"format {msg.format!r}: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageError("undecodable compressed image", f"format {msg.format!r}: {exc}") from None
 

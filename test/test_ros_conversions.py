@@ -103,6 +103,22 @@ def test_compressed_png_is_lossless_and_garbage_is_reported():
         compressed_to_rgb(msg)
 
 
+def test_decompression_bomb_is_a_reported_bad_message_not_a_crash():
+    """A ~600-byte PNG whose header claims 60000x60000 (issue 15 #1: it killed the node)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)) \
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 512)) + chunk(b"IEND", b"")
+    msg = rgb_to_compressed(RGB, "png")
+    msg.data = png
+    with pytest.raises(ImageError, match="too large"):
+        compressed_to_rgb(msg)
+
+
 def test_camera_info_roundtrip_and_zero_K():
     K = np.array([[100.0, 0, 80.5], [0, 101.0, 48.25], [0, 0, 1]])
     msg = make_camera_info(K, (96, 160), frame_id="cam")

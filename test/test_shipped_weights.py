@@ -1,7 +1,8 @@
 """The shipped students: weights/student_default (distilled) and weights/student_supervised (no KD).
 
-They are produced by ``disdepth ablate --config config/ablation/synthetic_lidar.yaml`` (its
-``export`` section). These tests check what a user relies on: small fp16 safetensors with a
+They are produced by ``disdepth ablate --config config/ablation/corpus.yaml`` (its ``export``
+and ``export_teacher`` sections), as is the teacher they were distilled from,
+``weights/teacher_synthetic`` (a local fp16 Hugging Face directory). These tests check what a user relies on: small fp16 safetensors with a
 config, the same architecture and budget for both, their recorded evaluation, and that the
 default one is a trained metric-depth model (far better than the same network untrained on a
 held-out world frame it never saw).
@@ -24,7 +25,8 @@ from disdepth_core.training.ablation import AblationConfig
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "weights" / "student_default"
 SUPERVISED = REPO / "weights" / "student_supervised"
-SHIP_CONFIG = REPO / "config" / "ablation" / "synthetic_lidar.yaml"
+TEACHER = REPO / "weights" / "teacher_synthetic"
+SHIP_CONFIG = REPO / "config" / "ablation" / "corpus.yaml"
 
 
 @pytest.mark.parametrize("d", [DEFAULT, SUPERVISED], ids=["default", "supervised"])
@@ -52,7 +54,28 @@ def test_default_and_supervised_differ_only_in_distillation():
         assert a[k] == b[k], k
     assert (DEFAULT / "config.yaml").read_text() == (SUPERVISED / "config.yaml").read_text()
     assert b["distill"]["feature_kd"] == "off" and not b["distill"]["ckd"] and not b["distill"]["vrkd"]
+    assert not b["distill"]["output_kd"]
     assert a["distill"] != b["distill"]
+    # the same labelled streets; the distilled student also sees the unlabelled ones (KD terms only)
+    assert a["labelled_every"] == b["labelled_every"] > 1
+    assert a["row_dataset"].get("unlabelled") == "keep" and b["row_dataset"].get("unlabelled", "drop") == "drop"
+
+
+def test_shipped_teacher_is_a_loadable_fp16_depth_anything_with_its_eval():
+    from disdepth_core.models.teacher import load_teacher
+
+    tensors = load_file(str(TEACHER / "model.safetensors"))
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
+    info = json.loads((TEACHER / "disdepth_teacher.json").read_text())
+    ev = json.loads((TEACHER / "eval" / "metrics.json").read_text())
+    assert info["eval_held_out_affine_aligned"]["abs_rel"] == ev["metric"]["all"]["abs_rel"]
+    assert info["trained_by"] == f"disdepth ablate --config {SHIP_CONFIG.relative_to(REPO)}"
+    t = load_teacher(TEACHER, grid_stride=info["grid_stride"])
+    assert t.model_type == "depth_anything" and t.output_kind == "relative_disparity"
+    assert all(p.dtype == torch.float32 for p in t.parameters())
+    with torch.inference_mode():
+        out = t(torch.randn(2, 3, 64, 96))
+    assert out["output"].shape == (2, 64, 96) and torch.isfinite(out["output"]).all()
 
 
 def test_default_checkpoint_is_the_shipped_distilled_student():
