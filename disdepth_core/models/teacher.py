@@ -71,7 +71,7 @@ def build_teacher_model(arch: TeacherArchConfig | str, *, seed: int = 0):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = tf.DepthAnythingForDepthEstimation(config)
-    return model.float().eval()  # fp16-shipped weights (weights/teacher_synthetic) run in fp32
+    return model.eval()
 
 
 def build_tiny_teacher(arch: TeacherArchConfig | None = None, *, seed: int = 0, **overrides):
@@ -143,7 +143,7 @@ def load_teacher_model(path: str | Path):
             raise DisdepthError(
                 f"{d}: weights do not match config.json: {len(keys)} {kind.replace('_', ' ')}, first {keys[0]!r}"
             )
-    return model.eval()
+    return model.float().eval()  # fp16-shipped weights (weights/teacher_synthetic) run in fp32
 
 
 class DepthTeacher(nn.Module):

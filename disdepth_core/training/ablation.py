@@ -102,7 +102,8 @@ class AblationRow:
 
 @dataclasses.dataclass
 class ExportSpec:
-    row: str = cfg_field(help="name of the row whose student is exported")
+    row: str = cfg_field(help="name of the row whose student is exported, or 'best': the finished row of "
+                              "this seed with the lowest held-out metric AbsRel (chosen on the held-out streets)")
     seed: int = cfg_field(0, min=0, help="which seed's run")
     to: str = cfg_field("", help="weights directory written (replaced) with the fp16 student and its eval")
 
@@ -139,7 +140,7 @@ class AblationConfig:
 
         names = [r.name for r in self.rows]
         for i, e in enumerate(self.export):
-            if e.row not in names:
+            if e.row not in names and e.row != BEST_ROW:
                 raise ConfigError(f"row {e.row!r} is not one of the rows ({', '.join(names)})", key=f"export[{i}].row")
             if not e.to:
                 raise ConfigError("a weights directory is required", key=f"export[{i}].to")
@@ -159,6 +160,7 @@ def _run_cfg(ab: AblationConfig, stage: str, out: Path, seed: int, budget: Stage
     return cfg
 
 
+BEST_ROW = "best"
 NOTES_MARKER = "<!-- notes: kept when the table is regenerated -->"
 TEACHER_RAW_ROW = "teacher (relative, trained on the whole corpus; scale/shift fitted to GT per image)"
 TEACHER_BEFORE_ROW = "reference: teacher before acclimation (relative; scale/shift fitted to GT per image)"
@@ -303,7 +305,16 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
     written = []
     rows = {r.name: r for r in ab.rows}
     for e in ab.export:
-        run = _run_dir(ab, e.seed, _slug(e.row))
+        row_name, chosen_by = e.row, "named in the export section"
+        if e.row == BEST_ROW:
+            done = [(json.loads((_run_dir(ab, e.seed, _slug(r.name)) / "eval" / "metrics.json").read_text())
+                     ["metric"]["all"]["abs_rel"], r.name) for r in ab.rows if _finished(_run_dir(ab, e.seed, _slug(r.name)))]
+            if not done:
+                continue
+            row_name = min(done)[1]
+            chosen_by = ("lowest held-out metric AbsRel among the finished rows: "
+                         + ", ".join(f"{n} {v:.4f}" for v, n in sorted(done)))
+        run = _run_dir(ab, e.seed, _slug(row_name))
         if not _finished(run):
             continue
         dst = Path(e.to)
@@ -311,12 +322,13 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
             shutil.rmtree(dst)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         save_student(load_student(run / "student"), dst, fp16=True, extra_meta={
-            "trained_by": f"disdepth ablate --config {source}", "row": e.row, "seed": e.seed,
+            "trained_by": f"disdepth ablate --config {source}", "row": row_name, "chosen_by": chosen_by,
+            "seed": e.seed,
             "steps": ab.student_budget.steps, "batch_size": ab.student_budget.batch_size,
             "train_data": {"dataset": ab.dataset.name, "gt_source": ab.dataset.resolved().gt_source,
                            "world": to_dict(ab.world) if ab.world else None},
-            "distill": to_dict(_row_distill(ab, rows[e.row], e.seed)),
-            "row_dataset": dict(rows[e.row].dataset), "labelled_every": ab.dataset.labelled_every,
+            "distill": to_dict(_row_distill(ab, rows[row_name], e.seed)),
+            "row_dataset": dict(rows[row_name].dataset), "labelled_every": ab.dataset.labelled_every,
             "eval_held_out": {"abs_rel": metrics["metric"]["all"]["abs_rel"], "rmse": metrics["metric"]["all"]["rmse"],
                               "a1": metrics["metric"]["all"]["a1"], "cross_view": metrics.get("cross_view")},
         })
