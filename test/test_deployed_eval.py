@@ -147,3 +147,20 @@ def test_fill_cache_in_shards_covers_every_frame_once(tmp_path, corpus):
     assert len(list(a.dir.glob("*.npy"))) == 6
     again = fill_cache(cfg, shard=0, num_shards=1, progress=False)
     assert (again.hits, again.misses) == (6, 0)
+
+
+def test_cross_view_of_a_perfect_prediction_is_exactly_the_gt_floor():
+    """Prediction and GT are compared on the same pixels (issue 17): predicting the GT scores
+    the GT's own occlusion floor, whatever the prediction says at sky/invalid pixels."""
+    from disdepth_core.evaluation.evaluate import EvalAccumulator
+
+    rig = CameraRig.from_yaml(REPO / "config" / "rigs" / "nuscenes.yaml").resized(*SIZE)
+    f = WorldSequence(rig, 1, seed=11, cfg=small_world_config()).render(0)
+    gt, valid = f.depth.float(), f.valid
+    pred = torch.where(valid, gt, torch.full_like(gt, 3.0))  # nonsense where there is no GT
+    acc = EvalAccumulator(rig.names, 0.1, 80.0)
+    mask = valid & (gt >= 0.1) & (gt <= 80.0)
+    acc.add(pred, gt, mask, K=rig.K_as(), T_base_cam=rig.T_as(), valid=valid)
+    s = acc.summary("synthetic")
+    assert s["cross_view_gt"] is not None and s["cross_view"] == pytest.approx(s["cross_view_gt"], abs=1e-9)
+    assert s["cross_view_pixels"].startswith("evaluated GT pixels")
