@@ -162,14 +162,24 @@ def depth_to_image(depth: np.ndarray, encoding: str = "32FC1", *, stamp: Time | 
     raise ValueError(f"depth encoding must be '32FC1' or '16UC1', got {encoding!r}")
 
 
+# Larger than any camera (a 64 MP image): refused before decoding, whatever PIL's global limit is.
+MAX_COMPRESSED_PIXELS = 64_000_000
+
+
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     """``CompressedImage`` (JPEG/PNG/...) -> ``(H, W, 3)`` uint8 RGB, decoded with Pillow."""
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
     try:
-        with PILImage.open(io.BytesIO(bytes(msg.data))) as im:
+        with PILImage.open(io.BytesIO(bytes(msg.data))) as im:  # reads the header only
+            if im.width * im.height > MAX_COMPRESSED_PIXELS:
+                raise ImageError("compressed image too large",
+                                 f"format {msg.format!r}: header says {im.width}x{im.height} "
+                                 f"(more than {MAX_COMPRESSED_PIXELS} pixels)")
             return np.asarray(im.convert("RGB"))
+    except ImageError:
+        raise
     except PILImage.DecompressionBombError as exc:  # a header claiming e.g. 60000x60000: refuse, never crash
         raise ImageError("compressed image too large", f"format {msg.format!r}: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:

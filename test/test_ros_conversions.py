@@ -115,8 +115,17 @@ def test_decompression_bomb_is_a_reported_bad_message_not_a_crash():
         + chunk(b"IDAT", zlib.compress(b"\x00" * 512)) + chunk(b"IEND", b"")
     msg = rgb_to_compressed(RGB, "png")
     msg.data = png
-    with pytest.raises(ImageError, match="too large"):
+    with pytest.raises(ImageError, match="too large") as info:
         compressed_to_rgb(msg)
+    assert info.value.cause == "compressed image too large"
+    from PIL import Image as PILImage
+
+    old, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None  # a library may lift PIL's own limit
+    try:
+        with pytest.raises(ImageError, match="60000x60000"):
+            compressed_to_rgb(msg)
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = old
 
 
 def test_camera_info_roundtrip_and_zero_K():
