@@ -149,7 +149,7 @@ def train(
         stage.export(out)
         _plot_losses(log_path, out / "loss_curve.png", title=f"{cfg.stage}: {out.name}")
         if cfg.val_dataset is not None:
-            _evaluate(stage, cfg, out, device)
+            _evaluate(stage, cfg, out, device, val_ds)
     if world > 1:
         dist.barrier()
     return out
@@ -227,11 +227,13 @@ def _plot_eval_history(csv_path: Path, png: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _evaluate(stage, cfg: TrainConfig, out: Path, device) -> None:
+def _evaluate(stage, cfg: TrainConfig, out: Path, device, ds=None) -> None:
+    """Final held-out report; ``ds`` is the held-out dataset the checkpoint evaluations already built."""
     from ..data.registry import build_dataset
     from ..evaluation.evaluate import evaluate_dataset, write_report
 
-    ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
+    if ds is None:
+        ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
     deployed = out / "student" if cfg.stage == "student" else None  # written by stage.export just before
     summary = held_out_summary(stage, cfg, ds, device, deployed=deployed, max_samples=cfg.val_max_samples,
                                progress=True)
