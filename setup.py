@@ -60,6 +60,7 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.6",
             "colcon-common-extensions>=0.3",
+            "psutil>=5.9",  # ros2topic needs it; launch tests check that no process is left behind
             "rosbags-image>=0.9",
             "onnx>=1.16",
             "onnxruntime>=1.18",
