@@ -5,7 +5,13 @@ original spacing scaled by ``--rate``, optionally with ``/clock`` (rosgraph_msgs
 that nodes on ``use_sim_time`` follow the bag. Usage::
 
     bag_player BAG [--rate 1.0] [--clock [HZ]] [--topics /a /b] [--loop] [--start-offset S]
-               [--qos reliable|best_effort] [--wait-for-subscribers N] [--ros-args ...]
+               [--qos reliable|best_effort] [--wait-for-subscribers N] [--wait-for-node NAME]
+               [--ros-args ...]
+
+``--wait-for-node surround_depth_node`` (what ``replay.launch.py`` uses) starts once that node
+exists and every played topic it subscribes to is matched -- the bag's other topics (ground
+truth, LiDAR) need no subscriber. ``--wait-for-subscribers N`` waits for N subscribers on
+*every* played topic.
 
 On a full ROS install prefer ``ros2 bag play BAG --clock``; this player covers the same
 common case (timing, rate, clock, topic selection) and nothing more (no seeking, no pause key).
@@ -28,6 +34,33 @@ def message_class(msgtype: str):
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
+def node_subscribed_topics(node, name: str, topics) -> set[str] | None:
+    """The topics of ``topics`` that node ``name`` (any namespace) subscribes to; None if it is not running."""
+    found = None
+    for n, ns in node.get_node_names_and_namespaces():
+        if n == name:
+            subs = node.get_subscriber_names_and_types_by_node(n, ns)
+            found = (found or set()) | ({t for t, _ in subs} & set(topics))
+    return found
+
+
+def wait_for_node(node, executor, stop, name: str, pubs: dict, settle_s: float = 0.5) -> None:
+    """Spin until node ``name`` subscribes to at least one played topic, its set of them has been
+    unchanged for ``settle_s`` and each of them is matched to our publisher (or ``stop``)."""
+    log = node.get_logger()
+    log.info(f"waiting for node '{name}' to subscribe")
+    last, since = None, time.monotonic()
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+        topics = node_subscribed_topics(node, name, pubs)
+        if topics != last:
+            last, since = topics, time.monotonic()
+            continue
+        if topics and time.monotonic() - since >= settle_s and all(pubs[t].get_subscription_count() > 0 for t in topics):
+            log.info(f"node '{name}' subscribes to {len(topics)} played topic(s): starting")
+            return
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bag_player", description="Play a ROS 2 bag (rosbags reader), raw CDR, with timing.")
     p.add_argument("bag", help="bag directory (metadata.yaml + .mcap/.db3) or a single .mcap file")
@@ -40,6 +73,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable", help="publisher reliability")
     p.add_argument("--wait-for-subscribers", type=int, default=0, metavar="N",
                    help="wait until every played topic has N subscribers before starting")
+    p.add_argument("--wait-for-node", default=None, metavar="NAME",
+                   help="wait until node NAME runs and every played topic it subscribes to is matched")
     p.add_argument("--delay", type=float, default=0.0, help="seconds to wait before playing (after discovery)")
     args = p.parse_args(argv)
     if not args.rate > 0:
@@ -108,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 while not stop.is_set() and any(p.get_subscription_count() < args.wait_for_subscribers
                                                 for p in pubs.values()):
                     executor.spin_once(timeout_sec=0.05)
+            if args.wait_for_node:
+                wait_for_node(node, executor, stop, args.wait_for_node, pubs)
             t_delay = time.monotonic() + args.delay
             while not stop.is_set() and time.monotonic() < t_delay:
                 executor.spin_once(timeout_sec=0.05)

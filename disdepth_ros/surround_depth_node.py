@@ -24,6 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -86,6 +87,7 @@ class CameraState:
         self.info_size: tuple[int, int] | None = None
         self.last_problem = ""
         self.missing = False
+        self.latency_ms: collections.deque[float] = collections.deque(maxlen=100)  # receive -> depth published
 
     def rate_hz(self, now_ns: int, timeout_ns: int) -> float:
         t = self.recv_times
@@ -94,9 +96,17 @@ class CameraState:
         return (len(t) - 1) / ((t[-1] - t[0]) / 1e9)
 
 
-class SurroundDepthNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__(NODE_NAME, **kwargs)
+class _SurroundDepth:
+    """The node's behaviour, shared by the plain node and the managed (lifecycle) node.
+
+    Phases: ``_configure`` (parameters checked, rig, engine loaded and warmed up, publishers)
+    -> ``_activate`` (subscriptions, timers, inference worker) -> ``_deactivate`` (no input
+    taken, worker stopped; the engine stays loaded) -> ``_cleanup`` (engine and publishers
+    released). The plain node runs configure + activate in its constructor.
+    """
+
+    def _configure(self) -> None:
+        """Read and check the parameters, load and warm up the engine, create the publishers."""
         self.p = self._declare_and_read_params()
         self._warned: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
@@ -115,6 +125,7 @@ class SurroundDepthNode(Node):
         # the engine checks an exported model's camera order against the node's cameras
         engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
         self.engine = create_engine(engine_cfg)
+        self.warmup_ms = self._warm_up()
         self.sync = ApproximateTimeSync(
             self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
             policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,
@@ -138,19 +149,6 @@ class SurroundDepthNode(Node):
             reliability=ReliabilityPolicy.RELIABLE if p.output.qos == "reliable" else ReliabilityPolicy.BEST_EFFORT,
         )
 
-        # ---- subscriptions
-        self._subs = []
-        for cam in self.cams:
-            topic = p.input.image_topic.format(camera=cam)
-            if p.input.transport == "compressed":
-                topic = topic.rstrip("/") + "/compressed"
-                self._subscribe(CompressedImage, topic, lambda m, c=cam: self._on_image(c, m, compressed=True))
-            else:
-                self._subscribe(Image, topic, lambda m, c=cam: self._on_image(c, m, compressed=False))
-            if p.input.use_camera_info:
-                self._subscribe(CameraInfo, p.input.camera_info_topic.format(camera=cam),
-                                lambda m, c=cam: self._on_info(c, m))
-
         # ---- publishers
         self.pub_depth = {c: self._advertise(Image, p.output.depth_topic.format(camera=c)) for c in self.cams}
         self.pub_info = {c: self._advertise(CameraInfo, p.output.depth_info_topic.format(camera=c)) for c in self.cams}
@@ -163,24 +161,75 @@ class SurroundDepthNode(Node):
                 f"cloud.frame_id '{p.cloud.frame_id}' differs from the rig's base frame '{self.rig.base_frame}': "
                 "the rig extrinsics are used as given, relative to cloud.frame_id"
             )
-
-        self._start_ns = time.monotonic_ns()
-        self.create_timer(0.05, self._on_poll)
-        self.create_timer(p.diagnostics_period, self._publish_diagnostics)
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
-        self._worker.start()
         e = p.engine
         model = e.gt_frames if e.backend == "ground_truth" else str(resolve_checkpoint(e.checkpoint))
         self.get_logger().info(
             f"{len(self.cams)} cameras [{', '.join(self.cams)}] rig '{self.rig.name}'; engine {e.backend} on "
-            f"{self.engine.device} model {model} input {self.engine.input_size[0]}x{self.engine.input_size[1]}; output "
+            f"{self.engine.device} model {model} input {self.engine.input_size[0]}x{self.engine.input_size[1]} "
+            f"(warm-up {self.warmup_ms:.0f} ms); output "
             f"{p.output.depth_encoding} at {p.output.resolution} resolution; cloud "
             f"{'on' if p.cloud.enabled else 'off'} (stride {p.cloud.stride}, max {p.cloud.max_range} m, "
             f"rgb {p.cloud.rgb}, frame {p.cloud.frame_id}); sync slop {p.sync.slop} s queue {p.sync.queue_size} "
             f"policy {p.sync.missing_policy} timeout {p.sync.missing_timeout} s; input QoS {p.input.qos} "
             f"({p.input.transport}), output QoS {p.output.qos}; /tf_static: {self.tf_status}"
         )
+
+    def _warm_up(self) -> float:
+        """One engine call on a black batch of all cameras at the network size; returns its time (ms).
+
+        The first call pays for allocation, kernel selection and (ONNX Runtime, TensorRT) lazy
+        initialisation; doing it here keeps that out of the first real frame's latency.
+        """
+        h, w = self.engine.input_size
+        t0 = time.perf_counter()
+        self.engine.infer(np.zeros((len(self.cams), h, w, 3), np.uint8))
+        return (time.perf_counter() - t0) * 1e3
+
+    def _activate(self) -> None:
+        """Subscribe to the cameras, start the timers and the inference worker."""
+        p = self.p
+        self._subs = []
+        for cam in self.cams:
+            topic = p.input.image_topic.format(camera=cam)
+            if p.input.transport == "compressed":
+                topic = topic.rstrip("/") + "/compressed"
+                self._subscribe(CompressedImage, topic, lambda m, c=cam: self._on_image(c, m, compressed=True))
+            else:
+                self._subscribe(Image, topic, lambda m, c=cam: self._on_image(c, m, compressed=False))
+            if p.input.use_camera_info:
+                self._subscribe(CameraInfo, p.input.camera_info_topic.format(camera=cam),
+                                lambda m, c=cam: self._on_info(c, m))
+        self._start_ns = time.monotonic_ns()
+        self._timers = [self.create_timer(0.05, self._on_poll),
+                        self.create_timer(p.diagnostics_period, self._publish_diagnostics)]
+        self.slot = LatestSlot()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._worker.start()
+        self._active = True
+
+    def _deactivate(self) -> None:
+        """Stop taking input (subscriptions and timers destroyed) and stop the worker."""
+        if not getattr(self, "_active", False):
+            return
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subs, self._timers = [], []
+        self._stop.set()
+        self.slot.close()
+        self._worker.join(timeout=5.0)
+        self._active = False
+
+    def _cleanup(self) -> None:
+        """Release the engine and the publishers (after ``_deactivate``)."""
+        self._deactivate()
+        for pub in [*self.pub_depth.values(), *self.pub_info.values(), self.pub_cloud, self.pub_diag]:
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self.pub_depth, self.pub_info, self.pub_cloud, self.pub_diag = {}, {}, None, None
+        self.engine = None
 
     # ------------------------------------------------------------------ parameters
     def _declare_and_read_params(self) -> SurroundDepthParams:
@@ -189,7 +238,10 @@ class SurroundDepthNode(Node):
             desc = ParameterDescriptor(
                 description=fp.description, additional_constraints=fp.constraints, dynamic_typing=True
             )
-            values[fp.name] = self.declare_parameter(fp.name, fp.default, desc).value
+            if self.has_parameter(fp.name):  # configured before (lifecycle: cleanup -> configure again)
+                values[fp.name] = self.get_parameter(fp.name).value
+            else:
+                values[fp.name] = self.declare_parameter(fp.name, fp.default, desc).value
         return params_from_flat(values)
 
     # ------------------------------------------------------------------ QoS
@@ -384,6 +436,7 @@ class SurroundDepthNode(Node):
             self.pub_depth[cam].publish(depth_to_image(depth_np[j], p.output.depth_encoding, stamp=f.stamp,
                                                        frame_id=frame_id))
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
+            self.state[cam].latency_ms.append((time.monotonic_ns() - f.recv_ns) / 1e6)
         t_depth = time.perf_counter()
         if self.pub_cloud is not None:
             idx = [self.cams.index(c) for c in cams]
@@ -471,6 +524,7 @@ class SurroundDepthNode(Node):
                 "accepted": str(st.accepted),
                 "dropped_bad": str(sum(st.rejected.values())),
                 "dropped_sync_overflow": str(self.sync.stats[cam].overflowed),
+                "latency_p50_ms": f"{np.percentile(st.latency_ms, 50):.1f}" if st.latency_ms else "nan",
                 "last_stamp_ns": str(st.last_stamp_ns or 0),
                 "intrinsics": "CameraInfo" if st.info_K is not None else "rig",
                 **{f"dropped[{c}]": str(n) for c, n in st.rejected.items()},
@@ -487,19 +541,85 @@ class SurroundDepthNode(Node):
         self.pub_diag.publish(arr)
 
     def shutdown(self) -> None:
-        self._stop.set()
-        self.slot.close()
-        self._worker.join(timeout=5.0)
+        """Stop the worker (the node is destroyed by the caller)."""
+        self._deactivate()
+
+
+class SurroundDepthNode(_SurroundDepth, Node):
+    """The plain node (the default): configured and active from construction until shutdown."""
+
+    def __init__(self, **kwargs):
+        Node.__init__(self, NODE_NAME, **kwargs)
+        self._active = False
+        self._configure()
+        self._activate()
+
+
+class SurroundDepthLifecycleNode(_SurroundDepth, LifecycleNode):
+    """The managed node (``--lifecycle``), driven through the standard ``lifecycle_msgs`` services.
+
+    configure = check parameters, load and warm up the engine, create publishers;
+    activate = subscribe and start inference; deactivate = stop input and inference (the engine
+    stays loaded, so activating again is instant); cleanup = release engine and publishers;
+    shutdown = all of it. A configure that fails (bad parameter, missing checkpoint) logs one
+    line and returns FAILURE, leaving the node unconfigured and able to try again.
+    """
+
+    def __init__(self, **kwargs):
+        LifecycleNode.__init__(self, NODE_NAME, **kwargs)
+        self._active = False
+        self.engine = None
+        self.get_logger().info("managed node: waiting for 'configure' (lifecycle_msgs/srv/ChangeState)")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except DisdepthError as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            self.engine = None
+            return TransitionCallbackReturn.FAILURE
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._activate()
+        self.get_logger().info("active: subscribed to the cameras")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self.get_logger().info("inactive: input and inference stopped, engine kept")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        self.get_logger().info("unconfigured: engine released")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.engine is not None:
+            self._cleanup()
+        return super().on_shutdown(state)
+
+    def shutdown(self) -> None:
+        self._deactivate()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point: spin until SIGINT/SIGTERM, then stop the worker and shut down cleanly."""
-    stop = init_with_stop_event(args if args is not None else sys.argv)
+    """Entry point: spin until SIGINT/SIGTERM, then stop the worker and shut down cleanly.
+
+    ``--lifecycle`` (before any ``--ros-args``) runs the managed node instead of the plain one.
+    """
+    argv = list(args if args is not None else sys.argv)
+    ros_at = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
+    lifecycle = "--lifecycle" in argv[1:ros_at]
+    if lifecycle:
+        argv.remove("--lifecycle")
+    stop = init_with_stop_event(argv)
     node = None
     code = 0
     try:
         try:
-            node = SurroundDepthNode()
+            node = SurroundDepthLifecycleNode() if lifecycle else SurroundDepthNode()
         except DisdepthError as exc:
             print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
             return 1

@@ -1,56 +1,29 @@
-"""surround_depth_node with its parameters, the Fast DDS SHM profile and optional RViz.
+"""surround_depth_node with its parameters, optional DDS settings and optional RViz.
 
-    ros2 launch disdepth_ros surround_depth.launch.py checkpoint:=/path/to/student backend:=torch rviz:=true
+    ros2 launch disdepth_ros surround_depth.launch.py params_file:=my.yaml
+    ros2 launch disdepth_ros surround_depth.launch.py checkpoint:=/path/to/student backend:=onnxruntime rviz:=true
+    ros2 launch disdepth_ros surround_depth.launch.py lifecycle:=true autostart:=false   # managed node
+    ros2 launch disdepth_ros surround_depth.launch.py rmw:=rmw_fastrtps_cpp shm:=true    # one-host big images
+
+rig/checkpoint/backend/use_sim_time override params_file only when given.
 """
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
+from disdepth_ros import launch_common as lc
 from launch import LaunchDescription
 
 
+def _setup(context):
+    return [*lc.depth_node(context), *lc.rviz(context, use_sim_time=lc.sim_time_requested(context))]
+
+
 def generate_launch_description():
-    share = FindPackageShare("disdepth_ros")
-    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     return LaunchDescription([
-        DeclareLaunchArgument("rig", default_value="nuscenes", description="rig file or shipped rig name"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "surround_depth.yaml"]),
-                              description="node parameters (YAML)"),
-        DeclareLaunchArgument("checkpoint", default_value="", description="student checkpoint / exported model"),
-        DeclareLaunchArgument("backend", default_value="torch", description="torch | onnxruntime | tensorrt"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
-        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the shipped view"),
-        DeclareLaunchArgument("fastdds_profile",
-                              default_value=PathJoinSubstitution([share, "config", "fastdds_shm.xml"]),
-                              description="Fast DDS profile (shared memory, large segment)"),
-        SetEnvironmentVariable("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-        Node(
-            package="disdepth_ros",
-            executable="surround_depth_node",
-            name="surround_depth_node",
-            output="screen",
-            emulate_tty=True,
-            parameters=[
-                LaunchConfiguration("params_file"),
-                {
-                    "rig": LaunchConfiguration("rig"),
-                    "engine.checkpoint": LaunchConfiguration("checkpoint"),
-                    "engine.backend": LaunchConfiguration("backend"),
-                    "use_sim_time": use_sim_time,
-                },
-            ],
-        ),
-        Node(
-            package="rviz2",
-            executable="rviz2",
-            name="rviz2",
-            arguments=["-d", PathJoinSubstitution([share, "config", "surround_depth.rviz"])],
-            parameters=[{"use_sim_time": use_sim_time}],
-            condition=IfCondition(LaunchConfiguration("rviz")),
-        ),
+        *lc.node_arguments(),
+        DeclareLaunchArgument("use_sim_time", default_value="",
+                              description="follow /clock (true/false; empty: params_file)"),
+        lc.rviz_argument(),
+        *lc.dds_arguments(),
+        OpaqueFunction(function=_setup),
     ])

@@ -5,71 +5,40 @@
     ros2 launch disdepth_ros synthetic_demo.launch.py backend:=ground_truth frames:=/tmp/frames.npz
 """
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
+from disdepth_ros import launch_common as lc
 from launch import LaunchDescription
 
 
+def _setup(context):
+    frames = LaunchConfiguration("frames").perform(context)
+    sim_time = lc.sim_time_requested(context)
+    cameras = {"frames": frames, "rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
+               "use_sim_time": sim_time}
+    rig = LaunchConfiguration("rig").perform(context).strip()
+    if rig:
+        cameras["rig"] = rig
+    return [
+        Node(package=lc.PACKAGE, executable="synthetic_cameras_node", name="synthetic_cameras_node",
+             output="screen", parameters=[cameras]),
+        *lc.depth_node(context, extra={"engine.gt_frames": frames} if frames else None),
+        *lc.rviz(context, use_sim_time=sim_time),
+    ]
+
+
 def generate_launch_description():
-    share = FindPackageShare("disdepth_ros")
-    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     return LaunchDescription([
         DeclareLaunchArgument("frames", default_value="",
-                              description="frames .npz for the cameras (and the ground_truth engine); empty = box room"),
+                              description="frames .npz to publish (and for backend:=ground_truth); "
+                                          "empty = a street rendered by the synthetic world"),
         DeclareLaunchArgument("rate", default_value="10.0", description="camera rate, Hz"),
-        DeclareLaunchArgument("rig", default_value="nuscenes", description="rig file or shipped rig name"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "surround_depth.yaml"]),
-                              description="node parameters (YAML)"),
-        DeclareLaunchArgument("checkpoint", default_value="", description="student checkpoint / exported model"),
-        DeclareLaunchArgument("backend", default_value="torch",
-                              description="torch | onnxruntime | tensorrt | ground_truth (test only, needs frames)"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock"),
-        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the shipped view"),
-        DeclareLaunchArgument("fastdds_profile",
-                              default_value=PathJoinSubstitution([share, "config", "fastdds_shm.xml"]),
-                              description="Fast DDS profile (shared memory, large segment)"),
-        SetEnvironmentVariable("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-        Node(
-            package="disdepth_ros",
-            executable="synthetic_cameras_node",
-            name="synthetic_cameras_node",
-            output="screen",
-            parameters=[{
-                "frames": LaunchConfiguration("frames"),
-                "rig": LaunchConfiguration("rig"),
-                "rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-                "use_sim_time": use_sim_time,
-            }],
-        ),
-        Node(
-            package="disdepth_ros",
-            executable="surround_depth_node",
-            name="surround_depth_node",
-            output="screen",
-            emulate_tty=True,
-            parameters=[
-                LaunchConfiguration("params_file"),
-                {
-                    "rig": LaunchConfiguration("rig"),
-                    "engine.checkpoint": LaunchConfiguration("checkpoint"),
-                    "engine.backend": LaunchConfiguration("backend"),
-                    "engine.gt_frames": LaunchConfiguration("frames"),
-                    "use_sim_time": use_sim_time,
-                },
-            ],
-        ),
-        Node(
-            package="rviz2",
-            executable="rviz2",
-            name="rviz2",
-            arguments=["-d", PathJoinSubstitution([share, "config", "surround_depth.rviz"])],
-            parameters=[{"use_sim_time": use_sim_time}],
-            condition=IfCondition(LaunchConfiguration("rviz")),
-        ),
+        *lc.node_arguments(backend_help="torch | onnxruntime | tensorrt | ground_truth (test only, needs frames)"),
+        DeclareLaunchArgument("use_sim_time", default_value="", description="follow /clock (true/false)"),
+        lc.rviz_argument(),
+        *lc.dds_arguments(),
+        OpaqueFunction(function=_setup),
     ])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +34,24 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def nuscenes_rig_path() -> Path:
     return REPO / "config" / "rigs" / "nuscenes.yaml"
+
+
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "out", "build", "install", "log", "__pycache__", "*.egg-info",
+                                     ".*cache")
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory) -> Path:
+    """``colcon build`` of this working tree in a fresh workspace; returns install/disdepth_ros."""
+    colcon = Path(sys.executable).parent / "colcon"
+    if not colcon.exists():
+        colcon = shutil.which("colcon")
+    assert colcon, "colcon is a dev dependency (colcon-common-extensions): install with .[dev]"
+    ws = tmp_path_factory.mktemp("ws")
+    shutil.copytree(REPO, ws / "src" / "disdepth_ros", ignore=COPY_IGNORE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT_", "COLCON_"))}
+    res = subprocess.run(
+        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return ws / "install" / "disdepth_ros"

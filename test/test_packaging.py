@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
-IGNORE = shutil.ignore_patterns(".git", ".venv", "out", "build", "install", "log", "__pycache__", "*.egg-info", ".*cache")
-
 # Python import name -> package.xml key that provides it
 ROS_KEYS = {
     "rclpy": "rclpy",
@@ -86,22 +81,6 @@ def console_scripts():
                 if isinstance(k, ast.Constant) and k.value == "console_scripts":
                     return [ast.literal_eval(e).split("=")[0].strip() for e in v.elts]
     raise AssertionError("no console_scripts in setup.py")
-
-
-@pytest.fixture(scope="module")
-def colcon_install(tmp_path_factory):
-    colcon = Path(sys.executable).parent / "colcon"
-    if not colcon.exists():
-        colcon = shutil.which("colcon")
-    assert colcon, "colcon is a dev dependency (colcon-common-extensions): install with .[dev]"
-    ws = tmp_path_factory.mktemp("ws")
-    shutil.copytree(REPO, ws / "src" / "disdepth_ros", ignore=IGNORE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT_", "COLCON_"))}
-    res = subprocess.run(
-        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300, env=env
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    return ws / "install" / "disdepth_ros"
 
 
 def test_colcon_build_installs_ros_layout(colcon_install):

@@ -44,26 +44,36 @@ def test_the_three_launch_files_exist():
                                               "synthetic_demo.launch.py"}
 
 
+COMMON = REPO / "disdepth_ros" / "launch_common.py"
+
+
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_file_static(path):
+    """Executables exist, every LaunchConfiguration is declared, share paths exist (file + launch_common)."""
     tree = ast.parse(path.read_text())
+    common = ast.parse(COMMON.read_text())
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
-    scripts = console_scripts()
-    for call in calls(tree, "Node"):
-        pkg, exe = ast.literal_eval(kw(call, "package")), ast.literal_eval(kw(call, "executable"))
-        if pkg == "disdepth_ros":
-            assert exe in scripts, f"{path.name}: executable {exe!r} is not a console script in setup.py"
-        else:
-            assert (pkg, exe) in EXTERNAL_EXECUTABLES, f"{path.name}: unexpected {pkg}/{exe}"
-    declared = {ast.literal_eval(c.args[0]) for c in calls(tree, "DeclareLaunchArgument")}
+    assert "launch_common as lc" in path.read_text()
+    scripts = console_scripts() | {"surround_depth_node"}
+    for t in (tree, common):
+        for call in calls(t, "Node") + calls(t, "LifecycleNode"):
+            pkg, exe = kw(call, "package"), kw(call, "executable")
+            if pkg is None:  # Node(**common) in launch_common
+                continue
+            pkg = "disdepth_ros" if isinstance(pkg, ast.Attribute) else ast.literal_eval(pkg)
+            exe = "surround_depth_node" if isinstance(exe, ast.Attribute) else ast.literal_eval(exe)
+            if pkg == "disdepth_ros":
+                assert exe in scripts, f"{path.name}: executable {exe!r} is not a console script in setup.py"
+            else:
+                assert (pkg, exe) in EXTERNAL_EXECUTABLES, f"{path.name}: unexpected {pkg}/{exe}"
+    declared = {ast.literal_eval(c.args[0]) for t in (tree, common) for c in calls(t, "DeclareLaunchArgument")}
     used = {ast.literal_eval(c.args[0]) for c in calls(tree, "LaunchConfiguration")}
-    used |= {ast.literal_eval(c.args[0]) for c in calls(tree, "LaunchConfigurationEquals")}
     assert used <= declared, f"{path.name}: used but not declared: {sorted(used - declared)}"
-    assert declared <= used, f"{path.name}: declared but unused: {sorted(declared - used)}"
-    for call in calls(tree, "PathJoinSubstitution"):
-        parts = [ast.literal_eval(e) for e in call.args[0].elts[1:]]
-        assert (REPO / Path(*parts)).is_file(), f"{path.name}: share path {parts} does not exist in the package"
-    assert "fastdds_shm.xml" in path.read_text() and "use_sim_time" in path.read_text()
+    assert "LaunchConfigurationEquals" not in path.read_text()  # deprecated in launch 3.x
+    for call in calls(common, "share"):
+        parts = [ast.literal_eval(e) for e in call.args]
+        assert (REPO / Path(*parts)).is_file(), f"share path {parts} does not exist in the package"
+    assert "RMW_IMPLEMENTATION" not in path.read_text()  # never forced: launch_common sets it only for rmw:=
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

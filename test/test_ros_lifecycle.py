@@ -1,0 +1,179 @@
+"""surround_depth_node --lifecycle driven through the real lifecycle_msgs services over DDS.
+
+unconfigured (no outputs) -> configure (engine loaded, publishers, still no output) -> activate
+(depth flows) -> deactivate (depth stops, process alive) -> activate again -> cleanup ->
+shutdown; and a configure that fails (missing checkpoint) returns failure, logs one line and
+leaves the node unconfigured so a corrected parameter can be configured.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
+
+from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
+
+from disdepth_core.geometry import CameraRig  # noqa: E402
+from disdepth_core.runtime.box_room import make_box_room_frames  # noqa: E402
+
+H, W = 96, 160
+RATE = 5.0
+NODE = "/surround_depth_node"
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = ros_env(pick_domain_id())
+    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        os.environ[k] = e[k]
+    return e
+
+
+@pytest.fixture(scope="module")
+def ros(env):
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield rclpy, ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="module")
+def frames_path(tmp_path_factory, nuscenes_rig_path):
+    rig = CameraRig.from_yaml(nuscenes_rig_path).resized(H, W)
+    return make_box_room_frames(rig, 4, rate_hz=RATE).save(tmp_path_factory.mktemp("scene") / "frames.npz")
+
+
+@pytest.fixture
+def procs():
+    started: list[Child] = []
+    yield started
+    for c in started:
+        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
+
+
+class Lifecycle:
+    """Client of the node's lifecycle services (what `ros2 lifecycle set` calls)."""
+
+    def __init__(self, listener: Listener):
+        from lifecycle_msgs.srv import ChangeState, GetState
+
+        self.lis = listener
+        self.change = listener.node.create_client(ChangeState, f"{NODE}/change_state")
+        self.get = listener.node.create_client(GetState, f"{NODE}/get_state")
+
+    def _call(self, client, request, timeout=60.0):
+        assert self.lis.spin_until(client.service_is_ready, timeout), f"{client.srv_name} never appeared"
+        fut = client.call_async(request)
+        assert self.lis.spin_until(fut.done, timeout), f"{client.srv_name}: no answer in {timeout} s"
+        return fut.result()
+
+    def state(self) -> str:
+        from lifecycle_msgs.srv import GetState
+
+        return self._call(self.get, GetState.Request()).current_state.label
+
+    def transition(self, label: str) -> bool:
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        req = ChangeState.Request()
+        req.transition = Transition(id=getattr(Transition, f"TRANSITION_{label.upper()}"))
+        return self._call(self.change, req).success
+
+
+def test_lifecycle_transitions_gate_the_output(env, ros, frames_path, procs, tmp_path):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    rclpy, ctx = ros
+    lis = Listener(rclpy, ctx, name="lifecycle_test")
+    try:
+        topic = "/CAM_FRONT/depth/image_raw"
+        lis.sub(Image, topic, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        node = Child("disdepth_ros.surround_depth_node",
+                     ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=ground_truth",
+                      "-p", f"engine.gt_frames:={frames_path}", "-p", "engine.device:=cpu"],
+                     env, tmp_path / "node.log", args=["--lifecycle"])
+        procs.append(node)
+        lc = Lifecycle(lis)
+        assert lc.state() == "unconfigured", node.log()
+        assert lis.node.count_publishers(topic) == 0  # nothing advertised before configure
+
+        cams = Child("disdepth_ros.synthetic_cameras_node",
+                     ["-p", f"frames:={frames_path}", "-p", f"rate:={RATE}", "-p", "loop:=true"],
+                     env, tmp_path / "pub.log")
+        procs.append(cams)
+        assert lc.transition("configure"), node.log()
+        assert lc.state() == "inactive"
+        assert "warm-up" in node.log()  # the engine was loaded and run during configure
+        assert lis.wait_matched([topic], timeout=30), node.log()
+        lis.spin_for(3.0)
+        assert lis.msgs[topic] == [], "inactive node published depth"
+
+        assert lc.transition("activate") and lc.state() == "active"
+        assert lis.spin_until(lambda: len(lis.msgs[topic]) >= 3, timeout=45), f"{node.log()}\n{cams.log()}"
+
+        assert lc.transition("deactivate") and lc.state() == "inactive"
+        lis.spin_for(1.0)  # what was in flight
+        n = len(lis.msgs[topic])
+        lis.spin_for(3.0)
+        assert len(lis.msgs[topic]) == n, "deactivated node kept publishing"
+        assert node.alive()
+
+        assert lc.transition("activate")  # the engine was kept: activating again is immediate
+        assert lis.spin_until(lambda: len(lis.msgs[topic]) >= n + 3, timeout=45), node.log()
+        assert lc.transition("deactivate") and lc.transition("cleanup")
+        assert lc.state() == "unconfigured"
+        assert "engine released" in node.log()
+        assert lc.transition("unconfigured_shutdown")
+        assert lc.state() == "finalized"
+        assert node.stop(signal.SIGINT) == 0, node.log()
+    finally:
+        lis.close()
+
+
+def test_failed_configure_reports_one_line_and_can_be_retried(env, ros, frames_path, procs, tmp_path):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    rclpy, ctx = ros
+    lis = Listener(rclpy, ctx, name="lifecycle_fail_test")
+    try:
+        missing = tmp_path / "no_such_student"
+        node = Child("disdepth_ros.surround_depth_node",
+                     ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=torch",
+                      "-p", f"engine.checkpoint:={missing}", "-p", "engine.device:=cpu"],
+                     env, tmp_path / "node.log", args=["--lifecycle"])
+        procs.append(node)
+        lc = Lifecycle(lis)
+        assert not lc.transition("configure")
+        assert lc.state() == "unconfigured" and node.alive()
+        errors = [ln for ln in node.log().splitlines() if "configure failed" in ln]
+        assert len(errors) == 1 and str(missing) in errors[0], node.log()
+        assert "Traceback" not in node.log()
+
+        # fix the parameter through the parameter service, then configure again
+        client = lis.node.create_client(SetParameters, f"{NODE}/set_parameters")
+        assert lis.spin_until(client.service_is_ready, 30)
+        req = SetParameters.Request(parameters=[
+            Parameter(name="engine.backend",
+                      value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="ground_truth")),
+            Parameter(name="engine.gt_frames",
+                      value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(frames_path))),
+        ])
+        fut = client.call_async(req)
+        assert lis.spin_until(fut.done, 30) and all(r.successful for r in fut.result().results)
+        t0 = time.monotonic()
+        assert lc.transition("configure"), node.log()
+        assert lc.state() == "inactive", f"after {time.monotonic() - t0:.1f} s\n{node.log()}"
+        assert node.stop(signal.SIGINT) == 0, node.log()
+    finally:
+        lis.close()
