@@ -34,6 +34,12 @@ def message_class(msgtype: str):
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line: its type and the first line of its message (YAML errors span lines)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
 def node_subscribed_topics(node, name: str, topics) -> set[str] | None:
     """The topics of ``topics`` that node ``name`` (any namespace) subscribes to; None if it is not running."""
     found = None
@@ -101,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     bag = Path(args.bag)
     if not bag.exists():
         print(f"bag_player: error: bag not found: {bag}", file=sys.stderr)
+        return 1
+    try:  # open the bag before any ROS start-up: an unreadable bag is one line and exit 1
+        Reader(bag).open()
+    except Exception as exc:  # rosbags raises ReaderError, yaml errors, OSError ... for broken bags
+        print(f"bag_player: error: cannot read bag {bag}: {one_line(exc)}", file=sys.stderr)
         return 1
     stop = init_with_stop_event([argv[0], *ros_args])
     node = rclpy.create_node(NODE_NAME)
