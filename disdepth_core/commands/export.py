@@ -4,7 +4,11 @@
 
 After writing, the exported model and the PyTorch student run the same pre-processed batch;
 max absolute/relative errors are printed and stored in ``FILE.export.json``; above tolerance
-the command fails (exit 1, one line). ``--verify-only`` re-checks an existing ONNX file.
+the command fails (exit 1, one line). Then the engine self-check the node runs at start
+(:mod:`disdepth_core.runtime.self_check`: the built-in image set through the deployed engine
+-- onnxruntime on the CPU, and the TensorRT plan when one is built -- and through PyTorch)
+prints its line; above ``--self-check-tolerance`` the command fails with that line.
+``--verify-only`` re-checks an existing ONNX file.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 from .common import parse_size, positive_int
 
 TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16": (0.05, 0.02), "int8": (0.5, 0.1)}  # (atol metres, rtol)
+CONFIDENCE_ATOL = {"fp32": 1e-3, "fp16": 0.05, "int8": 0.1}  # confidence in [0, 1]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rig", default="nuscenes", help="rig whose camera order is recorded (default: nuscenes)")
     p.add_argument("--atol", type=float, default=None, help="parity tolerance, metres (default by precision)")
     p.add_argument("--rtol", type=float, default=None, help="relative parity tolerance (default by precision)")
+    p.add_argument("--self-check-tolerance", type=float, default=None,
+                   help="engine self-check: largest p99 relative depth error (default 0.02)")
     p.add_argument("--verify-only", action="store_true", help="only verify the existing --out ONNX file")
     p.add_argument("--out", required=True, help="output file (.onnx, or .plan for tensorrt)")
     p.set_defaults(func=run)
@@ -75,11 +82,15 @@ def run(args: argparse.Namespace) -> int:
         verify_onnx,
         write_report,
     )
+    from ..runtime.self_check import DEFAULT_TOLERANCE, require_self_check, weights_sha256
 
     precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
     if args.format == "onnx" and precision != "fp32":
         raise DisdepthError("--fp16/--int8 apply to --format tensorrt; an ONNX export is fp32 "
                             "(onnxruntime's TensorRT provider can still run it in fp16: engine.precision fp16)")
+    tolerance = DEFAULT_TOLERANCE if args.self_check_tolerance is None else args.self_check_tolerance
+    if not tolerance > 0:
+        raise DisdepthError(f"--self-check-tolerance must be > 0, got {tolerance}")
     if args.int8 and not args.calib:
         raise DisdepthError("--int8 needs --calib (a frames .npz or a folder of sample camera images)")
     if args.format == "tensorrt":
@@ -107,21 +118,38 @@ def run(args: argparse.Namespace) -> int:
     reports = [verify_onnx(onnx_path, model, images, atol=atol32 if args.atol is None else args.atol,
                            rtol=rtol32 if args.rtol is None else args.rtol)]
     print(reports[0].line())
-    extra = {"checkpoint": str(ckpt), "format": args.format}
+    extra = {"checkpoint": str(ckpt), "format": args.format, "weights_sha256": weights_sha256(ckpt)}
+    checks = [_self_check("onnxruntime", onnx_path, "cpu", ckpt, tolerance)]
+    print(checks[0].line())
     if args.format == "tensorrt" and reports[0].passed:
         reports.append(_export_tensorrt(args, model, meta, onnx_path, out, images, precision))
         print(reports[-1].line())
+        checks.append(_self_check("tensorrt", out, "cuda", ckpt, tolerance))
+        print(checks[-1].line())
+    extra["self_check"] = [c.to_json() for c in checks]
     report_file = write_report(out, meta, reports, **extra)
     print(f"wrote {report_file}")
     check_parity(reports)
+    for c in checks:
+        require_self_check(c)
     return 0
+
+
+def _self_check(backend: str, path, device: str, checkpoint, tolerance: float):
+    """The node's startup self-check on the exported file (built-in images, deployed engine vs ``checkpoint``)."""
+    from ..runtime.engine_config import EngineConfig
+    from ..runtime.factory import create_engine
+    from ..runtime.self_check import run_self_check
+
+    cfg = EngineConfig(backend=backend, checkpoint=str(path), device=device)
+    return run_self_check(create_engine(cfg), cfg, tolerance=tolerance, reference=checkpoint)
 
 
 def _export_tensorrt(args, model, meta, onnx_path, out, images, precision):
     """Build, save and verify a TensorRT plan (UNVERIFIED: no TensorRT where this was written)."""
     import torch
 
-    from ..runtime.onnx_export import compare, reference_input
+    from ..runtime.onnx_export import compare, reference_input, reference_outputs
     from ..runtime.tensorrt_engine import TensorRTEngine, build_engine, import_tensorrt, save_plan
 
     import_tensorrt()
@@ -133,9 +161,11 @@ def _export_tensorrt(args, model, meta, onnx_path, out, images, precision):
     print(f"wrote {out} ({precision}, batch 1..{max_batch})")
     engine = TensorRTEngine(out, device="cuda")
     x = reference_input(meta, images)
+    ref, conf_ref = reference_outputs(model, meta, x)
     with torch.no_grad():
-        ref = model(x).numpy()
-        got = engine._network(x.cuda()).cpu().numpy()
+        got, conf = engine._network(x.cuda())
     atol, rtol = TOLERANCES[precision]
-    return compare(got, ref, runtime=f"TensorRT {precision}", atol=atol if args.atol is None else args.atol,
-                   rtol=rtol if args.rtol is None else args.rtol)
+    return compare(got.cpu().numpy(), ref, runtime=f"TensorRT {precision}",
+                   atol=atol if args.atol is None else args.atol, rtol=rtol if args.rtol is None else args.rtol,
+                   conf_out=conf.cpu().numpy() if conf is not None else None, conf_ref=conf_ref,
+                   conf_atol=CONFIDENCE_ATOL[precision])

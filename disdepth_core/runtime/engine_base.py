@@ -1,7 +1,9 @@
 """``BaseDepthEngine``: the part every network backend shares -- pre/post-processing, plans, timings.
 
 A backend supplies ``_network(x)``: normalised ``(N, 3, h, w)`` float32 on the engine device
--> depth ``(N, h, w)`` metres (any float dtype) on the same device. ``infer`` wraps it with
+-> ``(depth, confidence)``: depth ``(N, h, w)`` metres (any float dtype) on the same device and
+confidence ``(N, h, w)`` in [0, 1] or ``None`` (a backend sets ``provides_confidence`` when it
+has one). ``infer`` wraps it with
 :mod:`disdepth_core.runtime.processing` and measures each stage (with a CUDA synchronise
 between stages when the device is a GPU, so the split is real, not queued work).
 
@@ -21,7 +23,7 @@ import torch
 
 from .engine_api import InferenceResult
 from .model_metadata import ModelMetadata
-from .processing import images_to_device, postprocess_depth, preprocess_images
+from .processing import images_to_device, postprocess_confidence, postprocess_depth, preprocess_images
 
 LOG = logging.getLogger("disdepth.runtime")
 
@@ -31,6 +33,7 @@ class BaseDepthEngine:
 
     backend = "base"
     channels_last = True  # memory format handed to ``_network``
+    provides_confidence = False  # a backend whose model has a confidence output sets this True
 
     def __init__(self, *, device: torch.device, metadata: ModelMetadata, input_size: tuple[int, int],
                  depth_range: tuple[float, float], upsample: str = "bilinear") -> None:
@@ -46,7 +49,7 @@ class BaseDepthEngine:
         self.sync_timings = True
 
     # -- backend hooks -------------------------------------------------------------------
-    def _network(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _replan(self, batch: int) -> None:
@@ -74,7 +77,8 @@ class BaseDepthEngine:
 
     @torch.inference_mode()
     def infer(self, images: np.ndarray | torch.Tensor, output_size: tuple[int, int] | None = None) -> InferenceResult:
-        """``images`` (N, H, W, 3) uint8 RGB -> depth (N, Ho, Wo) float32 metres on ``self.device``.
+        """``images`` (N, H, W, 3) uint8 RGB -> depth (N, Ho, Wo) float32 metres on ``self.device``
+        (and the confidence at the same size, or None).
 
         ``output_size`` (Ho, Wo) defaults to the camera size (H, W). Special values: see
         :func:`~disdepth_core.runtime.processing.postprocess_depth` (NaN invalid, -Inf closer
@@ -89,10 +93,11 @@ class BaseDepthEngine:
         x = preprocess_images(u8, self.input_size, self.mean, self.std, channels_last=self.channels_last)
         self._sync()
         t1 = time.perf_counter()
-        d = self._network(x)
+        d, c = self._network(x)
         self._sync()
         t2 = time.perf_counter()
         depth = postprocess_depth(d, out_hw, *self.depth_range, mode=self.upsample)
+        conf = postprocess_confidence(c, depth, mode=self.upsample) if c is not None else None
         self._sync()
         t3 = time.perf_counter()
         ms = {
@@ -101,4 +106,4 @@ class BaseDepthEngine:
             "postprocess": (t3 - t2) * 1e3,
             "total": (t3 - t0) * 1e3,
         }
-        return InferenceResult(depth=depth, timings_ms=ms)
+        return InferenceResult(depth=depth, timings_ms=ms, confidence=conf)

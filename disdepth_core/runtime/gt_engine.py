@@ -8,6 +8,10 @@ into correct outputs, bit for bit where the geometry allows. An image that is no
 file (altered on the way, e.g. lossy compression or a resize) raises a one-line error
 saying so, or with ``strict=False`` gets all-NaN depth and is counted in ``unknown_images``.
 Never use it as a depth estimator.
+
+Confidence: 1.0 wherever it reports a depth (the truth is exact, so full confidence is the
+honest value), 0 where depth is NaN -- the same rule as the real engines, so the node's
+confidence plumbing (topic, header, size, the cloud's ``min_confidence``) is checked exactly.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ class GroundTruthEngine:
 
     ``input_size`` is the frames' size (or the configured one); depth leaves as
     ``(N, H_out, W_out)`` float32 on ``device``: no GT -> NaN, beyond ``depth_range[1]``
-    -> +Inf, resized to ``output_size`` by nearest pixel centre (values never blended).
+    -> +Inf, resized to ``output_size`` by nearest pixel centre (values never blended);
+    confidence 1 where depth is not NaN, else 0.
     """
+
+    provides_confidence = True
 
     def __init__(self, frames: GroundTruthFrames, *, device: torch.device | str = "cpu",
                  depth_range: tuple[float, float] = (0.5, 80.0), input_size: tuple[int, int] | None = None,
@@ -85,6 +92,7 @@ class GroundTruthEngine:
         out = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)).to(self.device)
         out = torch.where(torch.isfinite(out) & (out > 0), out, torch.full_like(out, float("nan")))
         out = torch.where(out > self.depth_range[1], torch.full_like(out, float("inf")), out)
+        conf = (~torch.isnan(out)).to(torch.float32)
         t2 = time.perf_counter()
         ms = {"preprocess": 0.0, "network": (t1 - t0) * 1e3, "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-        return InferenceResult(depth=out, timings_ms=ms)
+        return InferenceResult(depth=out, timings_ms=ms, confidence=conf)

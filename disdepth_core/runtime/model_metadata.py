@@ -27,6 +27,7 @@ DEFAULT_STUDENT_DIR = "weights/student_default"  # relative to disdepth_core.pat
 METADATA_PREFIX = "disdepth."
 ONNX_INPUT = "images"  # (B, 3, h, w) float32, normalised RGB, NCHW
 ONNX_OUTPUT = "depth"  # (B, h, w) float32 metres
+ONNX_CONFIDENCE = "confidence"  # (B, h, w) float32 in [0, 1]; only where metadata.outputs lists it
 
 
 @dataclasses.dataclass
@@ -44,6 +45,13 @@ class ModelMetadata:
     model_config: dict  # the student ModelConfig as a plain dict
     layout: str = "NCHW float32 normalised RGB -> (B, h, w) float32 metres"
     precision: str = "fp32"
+    # graph outputs in order; exports from before issue 14 have no entry and load as depth only
+    outputs: list[str] = dataclasses.field(default_factory=lambda: [ONNX_OUTPUT])
+
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the exported graph has the ``confidence`` output."""
+        return ONNX_CONFIDENCE in self.outputs
 
     def to_props(self) -> dict[str, str]:
         """``{disdepth.<field>: json}`` for ONNX ``metadata_props``."""
@@ -62,6 +70,10 @@ class ModelMetadata:
         meta.input_size = tuple(meta.input_size)
         meta.mean, meta.std = tuple(meta.mean), tuple(meta.std)
         meta.depth_range = tuple(meta.depth_range)
+        if not isinstance(meta.outputs, list) or ONNX_OUTPUT not in meta.outputs or \
+                not set(meta.outputs) <= {ONNX_OUTPUT, ONNX_CONFIDENCE}:
+            raise DisdepthError(f"{source}: metadata 'outputs' {meta.outputs!r} must list {ONNX_OUTPUT!r} and may "
+                                f"add {ONNX_CONFIDENCE!r}")
         return meta
 
     def to_json(self) -> dict:
@@ -80,7 +92,8 @@ def config_hash(model_config) -> str:
 
 def metadata_for_student(model_config, *, input_size: tuple[int, int] | None = None, cameras: list[str] | None = None,
                          batch: int = 6, precision: str = "fp32") -> ModelMetadata:
-    """Metadata of a student built from ``model_config`` (a ``ModelConfig``)."""
+    """Metadata of a student built from ``model_config`` (a ``ModelConfig``); a bin head adds the
+    ``confidence`` output."""
     return ModelMetadata(
         input_size=tuple(input_size or model_config.input_size),
         mean=tuple(float(v) for v in model_config.mean),
@@ -92,6 +105,7 @@ def metadata_for_student(model_config, *, input_size: tuple[int, int] | None = N
         config_hash=config_hash(model_config),
         model_config=to_dict(model_config),
         precision=precision,
+        outputs=[ONNX_OUTPUT, ONNX_CONFIDENCE] if model_config.head == "bins" else [ONNX_OUTPUT],
     )
 
 

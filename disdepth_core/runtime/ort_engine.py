@@ -10,6 +10,9 @@ normalised batch is handed over as a numpy view.
 checked against the config), or a student checkpoint directory, which is exported to a
 temporary ONNX file first (logged). The batch axis is dynamic: a batch-size change needs no
 rebuild (the TensorRT EP re-builds its own engine for a new shape profile by itself).
+
+A file whose metadata lists the ``confidence`` output (every bin-head export since issue 14)
+gives the confidence too; an older export, or a regression-head model, gives ``None``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..errors import CapabilityError, ConfigError
 from .engine_base import LOG, BaseDepthEngine
 from .engine_config import EngineConfig
 from .model_metadata import (
+    ONNX_CONFIDENCE,
     ONNX_INPUT,
     ONNX_OUTPUT,
     check_metadata,
@@ -101,6 +105,13 @@ class OnnxRuntimeEngine(BaseDepthEngine):
         self.session = ort.InferenceSession(str(onnx_path), sess_options=opts,
                                             providers=choose_providers(list(providers or []), device, precision))
         self.providers = self.session.get_providers()
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        missing = [n for n in meta.outputs if n not in graph_outputs]
+        if missing:
+            raise ConfigError(f"{self.onnx_path}: its metadata lists outputs {meta.outputs} but the graph has "
+                              f"{graph_outputs} (missing {missing}); re-export it", key="engine.checkpoint")
+        self.outputs = list(meta.outputs)
+        self.provides_confidence = meta.has_confidence
         LOG.info("onnxruntime engine: %s on %s with %s", self.onnx_path.name, device, ", ".join(self.providers))
 
     @classmethod
@@ -125,16 +136,18 @@ class OnnxRuntimeEngine(BaseDepthEngine):
         engine._tmpdir = tmp  # keeps the temporary export alive as long as the engine
         return engine
 
-    def _network(self, x: torch.Tensor) -> torch.Tensor:
+    def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = x.contiguous()
         if self.device.type != "cuda":
-            out = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: x.numpy()})[0]
-            return torch.from_numpy(out)
+            outs = dict(zip(self.outputs, self.session.run(self.outputs, {ONNX_INPUT: x.numpy()}), strict=True))
+            conf = outs.get(ONNX_CONFIDENCE)
+            return torch.from_numpy(outs[ONNX_OUTPUT]), (torch.from_numpy(conf) if conf is not None else None)
         n, _, h, w = x.shape
-        y = torch.empty((n, h, w), dtype=torch.float32, device=self.device)
+        ys = {name: torch.empty((n, h, w), dtype=torch.float32, device=self.device) for name in self.outputs}
         binding = self.session.io_binding()
         dev_id = self.device.index or 0
         binding.bind_input(ONNX_INPUT, "cuda", dev_id, np.float32, tuple(x.shape), x.data_ptr())
-        binding.bind_output(ONNX_OUTPUT, "cuda", dev_id, np.float32, tuple(y.shape), y.data_ptr())
+        for name, y in ys.items():
+            binding.bind_output(name, "cuda", dev_id, np.float32, tuple(y.shape), y.data_ptr())
         self.session.run_with_iobinding(binding)
-        return y
+        return ys[ONNX_OUTPUT], ys.get(ONNX_CONFIDENCE)

@@ -2,7 +2,7 @@
 
 Back-projection and the rigid transform are :func:`disdepth_core.geometry.backproject` and
 :func:`~disdepth_core.geometry.transform_points`; this module only selects pixels (stride,
-valid, max range), optionally thins by voxel, packs colour and lays the points out as
+valid, max range, confidence), optionally thins by voxel, packs colour and lays the points out as
 ``sensor_msgs/PointCloud2`` data in the depth_image_proc layout:
 
 * ``xyz``:  ``x, y, z`` float32 at offsets 0, 4, 8; point step 12 bytes.
@@ -11,7 +11,9 @@ valid, max range), optionally thins by voxel, packs colour and lays the points o
 
 The result is one contiguous numpy structured array (height 1, unorganised, only finite
 points, so ``is_dense = True``): publishing is a single ``array.tobytes()``. Works on any
-torch device; the only host copy is the final packed array.
+torch device; the only host copy is the final packed array. With a per-pixel confidence
+(:class:`~disdepth_core.runtime.engine_api.InferenceResult`) points below ``min_confidence``
+are dropped too.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def depth_to_cloud(
     max_range: float | None = None,
     min_depth: float = 0.0,
     voxel_size: float = 0.0,
+    confidence: torch.Tensor | None = None,
+    min_confidence: float = 0.0,
 ) -> SurroundCloud:
     """Merged point cloud of ``N`` depth maps in the base frame.
 
@@ -111,6 +115,9 @@ def depth_to_cloud(
         min_depth: drop points with z-depth ``<= min_depth``.
         voxel_size: if > 0, keep the first point (camera order) of each voxel of this edge
             (metres) over the merged cloud, so overlapping views are thinned once.
+        confidence: optional ``(N, H, W)`` per-pixel confidence in [0, 1] at the depth resolution.
+        min_confidence: drop points whose confidence is lower (0 = keep all); needs ``confidence``
+            when > 0.
 
     Returns:
         :class:`SurroundCloud` with float32 points grouped by camera.
@@ -122,7 +129,14 @@ def depth_to_cloud(
         raise ValueError(f"K must be ({N}, 3, 3) and T_base_cam ({N}, 4, 4), got {tuple(K.shape)}, {tuple(T_base_cam.shape)}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+    if confidence is not None and tuple(confidence.shape) != (N, H, W):
+        raise ValueError(f"confidence must be ({N}, {H}, {W}) like the depth, got {tuple(confidence.shape)}")
+    if min_confidence > 0 and confidence is None:
+        raise ValueError(f"min_confidence {min_confidence} needs a confidence map (the engine gave none)")
     dev = depth.device
+    conf = confidence.to(dev) if confidence is not None and min_confidence > 0 else None
     work = torch.float32 if depth.dtype in (torch.float16, torch.bfloat16) else depth.dtype
     d = depth.to(work)
     K = K.to(device=dev, dtype=work)
@@ -140,12 +154,16 @@ def depth_to_cloud(
         K[:, :2, :] = K[:, :2, :] / stride
         if colors is not None:
             colors = colors[:, ::stride, ::stride]
+        if conf is not None:
+            conf = conf[:, ::stride, ::stride]
     pts_cam = backproject(d, K)  # (N, h, w, 3)
     h, w = d.shape[1:]
     pts = transform_points(T, pts_cam.reshape(N, h * w, 3))  # (N, h*w, 3)
     valid = torch.isfinite(d) & (d > min_depth)
     if max_range is not None:
         valid &= d <= max_range
+    if conf is not None:
+        valid &= conf >= min_confidence  # NaN confidence is never >= : dropped
     valid = valid.reshape(N, h * w)
 
     cam_index = torch.arange(N, device=dev)[:, None].expand(N, h * w)[valid]

@@ -12,7 +12,9 @@ tensor on any device), into the network input ``(N, 3, h, w)`` on the engine dev
 5. ``channels_last`` memory format (what cuDNN / oneDNN convolutions prefer).
 
 Post-processing resizes depth ``(N, h, w)`` to the camera or requested size and applies the
-REP 117 rule (see :func:`postprocess_depth`). Both run in torch on the engine device.
+REP 117 rule (see :func:`postprocess_depth`); a confidence map is resized the same way and
+zeroed where depth is invalid (:func:`postprocess_confidence`). All of it runs in torch on the
+engine device.
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def preprocess_images(
     return x
 
 
+def _resize(x: torch.Tensor, out_size: tuple[int, int], mode: str) -> torch.Tensor:
+    """(N, h, w) -> (N, Ho, Wo): ``bilinear`` (``align_corners=False``) or ``nearest`` (``nearest-exact``)."""
+    if tuple(x.shape[-2:]) == tuple(out_size):
+        return x
+    if mode == "nearest":
+        return F.interpolate(x[:, None], size=tuple(out_size), mode="nearest-exact")[:, 0]
+    return F.interpolate(x[:, None], size=tuple(out_size), mode="bilinear", align_corners=False)[:, 0]
+
+
 def postprocess_depth(
     depth: torch.Tensor,
     out_size: tuple[int, int],
@@ -84,15 +95,22 @@ def postprocess_depth(
     * ``d > max_depth``                                            -> +Inf (out of range)
     * otherwise ``d`` unchanged (``min_depth <= d <= max_depth``).
     """
-    d = depth.to(torch.float32)
-    if tuple(d.shape[-2:]) != tuple(out_size):
-        if mode == "nearest":
-            d = F.interpolate(d[:, None], size=tuple(out_size), mode="nearest-exact")[:, 0]
-        else:
-            d = F.interpolate(d[:, None], size=tuple(out_size), mode="bilinear", align_corners=False)[:, 0]
+    d = _resize(depth.to(torch.float32), out_size, mode)
     nan = torch.tensor(float("nan"), device=d.device)
     inf = torch.tensor(float("inf"), device=d.device)
     out = torch.where(d > max_depth, inf, d)
     out = torch.where(d < min_depth, -inf, out)
     out = torch.where(torch.isfinite(d) & (d > 0), out, nan)
     return out.contiguous()
+
+
+def postprocess_confidence(confidence: torch.Tensor, depth_out: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+    """Network confidence (N, h, w) -> float32 (N, Ho, Wo) in [0, 1] at the size of ``depth_out``.
+
+    Resized exactly like the depth (same ``mode``), clamped to [0, 1] (NaN -> 0), and 0 wherever
+    ``depth_out`` (the output of :func:`postprocess_depth`) is NaN (invalid). +-Inf depth (out of
+    range) keeps its confidence: the network did answer there.
+    """
+    c = _resize(confidence.to(torch.float32), tuple(depth_out.shape[-2:]), mode)
+    c = torch.nan_to_num(c, nan=0.0).clamp_(0.0, 1.0)
+    return torch.where(torch.isnan(depth_out), torch.zeros_like(c), c).contiguous()

@@ -11,6 +11,11 @@ entry point first calls :func:`import_tensorrt`, which raises a one-line
 A plan file (``.plan``) is accompanied by ``<plan>.json`` holding the :class:`ModelMetadata`
 and the batch profile it was built for. A batch larger than the profile's maximum makes the
 engine re-build itself from the ONNX file beside it (logged) when that file exists.
+
+The plan has the ONNX file's outputs (the parser marks every graph output): ``depth`` and, for
+a bin-head export, ``confidence``. The engine binds the confidence buffer only when the metadata
+lists it *and* the deserialised engine has an I/O tensor of that name (``num_io_tensors`` /
+``get_tensor_name``), so an older plan gives ``None``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ import torch
 from ..errors import CapabilityError, ConfigError, DisdepthError
 from .engine_base import LOG, BaseDepthEngine
 from .engine_config import EngineConfig
-from .model_metadata import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata, check_metadata, resolve_checkpoint
+from .model_metadata import (
+    ONNX_CONFIDENCE,
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    ModelMetadata,
+    check_metadata,
+    resolve_checkpoint,
+)
 from .onnx_export import read_onnx_metadata, reference_input
 
 
@@ -159,6 +171,8 @@ class TensorRTEngine(BaseDepthEngine):
                 raise DisdepthError(f"{self.plan_path}: TensorRT could not deserialize the plan "
                                     "(built with another TensorRT version or GPU?)")
             self._context = self._engine.create_execution_context()
+            io_names = {self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)}
+        self.provides_confidence = self.metadata.has_confidence and ONNX_CONFIDENCE in io_names
         self._stream = torch.cuda.Stream(self.device)
 
     @classmethod
@@ -186,17 +200,20 @@ class TensorRTEngine(BaseDepthEngine):
         self.max_batch = batch
         self._load(plan)
 
-    def _network(self, x: torch.Tensor) -> torch.Tensor:
+    def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = x.contiguous()
         n, _, h, w = x.shape
         y = torch.empty((n, h, w), dtype=torch.float32, device=self.device)
+        conf = torch.empty((n, h, w), dtype=torch.float32, device=self.device) if self.provides_confidence else None
         ctx = self._context
         ctx.set_input_shape(ONNX_INPUT, tuple(x.shape))
         ctx.set_tensor_address(ONNX_INPUT, int(x.data_ptr()))
         ctx.set_tensor_address(ONNX_OUTPUT, int(y.data_ptr()))
+        if conf is not None:
+            ctx.set_tensor_address(ONNX_CONFIDENCE, int(conf.data_ptr()))
         stream = self._stream
         stream.wait_stream(torch.cuda.current_stream(self.device))
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise DisdepthError("tensorrt engine: execute_async_v3 failed")
         torch.cuda.current_stream(self.device).wait_stream(stream)
-        return y
+        return y, conf

@@ -5,6 +5,9 @@ format; on CUDA fp16/bf16 autocast (weights stay fp32, convolutions run
 in the low precision); on CPU bf16 autocast (fp16 needs CUDA). ``compile=True`` wraps the
 network in ``torch.compile`` -- on CUDA with ``mode='reduce-overhead'`` (CUDA graphs; a new
 batch size re-captures, logged by the re-plan line), on CPU the default inductor mode.
+
+A bin-head student runs as :class:`~disdepth_core.models.confidence.DepthWithConfidence` (depth
+and the per-pixel confidence in one call); a regression head gives depth only (confidence None).
 """
 
 from __future__ import annotations
@@ -60,11 +63,15 @@ class TorchEngine(BaseDepthEngine):
         model = copy.deepcopy(model).float().eval()
         self.folded_bn = fold_batchnorm(model)  # inference form: BatchNorm folded into the convolutions
         self.model = model.to(device).to(memory_format=torch.channels_last)
+        from ..models.confidence import DepthWithConfidence, has_confidence
+
+        self.provides_confidence = has_confidence(self.model)
+        net = DepthWithConfidence(self.model) if self.provides_confidence else self.model
         self.compiled = bool(compile)
-        self._net = self.model
+        self._net = net
         if compile:
             mode = "reduce-overhead" if device.type == "cuda" else "default"
-            self._net = torch.compile(self.model, mode=mode, dynamic=False)
+            self._net = torch.compile(net, mode=mode, dynamic=False)
             LOG.info("torch engine: torch.compile(mode=%r); the first call of each batch size compiles", mode)
 
     @classmethod
@@ -82,11 +89,12 @@ class TorchEngine(BaseDepthEngine):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
 
-    def _network(self, x: torch.Tensor) -> torch.Tensor:
+    def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.compiled and self.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
         with self._autocast():
-            return self._net(x)
+            out = self._net(x)
+        return out if self.provides_confidence else (out, None)
 
 
 def _without_size(cfg: EngineConfig) -> EngineConfig:
