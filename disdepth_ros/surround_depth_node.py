@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import difflib
 import sys
 import threading
 import time
@@ -56,6 +57,18 @@ from .shutdown import init_with_stop_event
 
 NODE_NAME = "surround_depth_node"
 REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at most this often
+
+
+def check_known_parameters(given, known: set[str]) -> None:
+    """Refuse a parameter from a params file or ``-p`` that the node does not have (a misspelt key
+    would otherwise be ignored silently and the default used), naming the nearest known key."""
+    builtin = {"use_sim_time", "start_type_description_service"}
+    for name in sorted(given):
+        if name in known or name in builtin or name.startswith("qos_overrides."):
+            continue
+        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise DisdepthError(f"unknown parameter '{name}'{hint}; `ros2 param list` or docs/ros_node.md list the known ones")
 
 
 class Frame:
@@ -242,6 +255,7 @@ class _SurroundDepth:
                 values[fp.name] = self.get_parameter(fp.name).value
             else:
                 values[fp.name] = self.declare_parameter(fp.name, fp.default, desc).value
+        check_known_parameters(self._parameter_overrides, set(values))
         return params_from_flat(values)
 
     # ------------------------------------------------------------------ QoS
@@ -614,7 +628,11 @@ def main(args: list[str] | None = None) -> int:
     lifecycle = "--lifecycle" in argv[1:ros_at]
     if lifecycle:
         argv.remove("--lifecycle")
-    stop = init_with_stop_event(argv)
+    try:
+        stop = init_with_stop_event(argv)
+    except Exception as exc:  # rclpy's RCLError for an unreadable params file / bad --ros-args
+        print(f"{NODE_NAME}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     node = None
     code = 0
     try:

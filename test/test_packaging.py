@@ -9,6 +9,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 # Python import name -> package.xml key that provides it
 ROS_KEYS = {
@@ -29,11 +31,14 @@ ROS_KEYS = {
     "PIL": "python3-pil",
     "matplotlib": "python3-matplotlib",
     "tqdm": "python3-tqdm",
-    "torch": "python3-torch",
-    "safetensors": "python3-safetensors",
-    "rosbags": "python3-rosbags",
     "cv2": "python3-opencv",
+    "lifecycle_msgs": "lifecycle_msgs",
+    "rcl_interfaces": "rcl_interfaces",
+    "ament_index_python": "ament_index_python",
 }
+# no rosdep rule installs what we need (test/data/rosdep_keys.yaml): the README's pip line does
+PIP_ONLY = {"torch": "torch==2.13.0", "safetensors": "safetensors", "rosbags": "rosbags"}
+ROSDEP_KEYS = yaml.safe_load((REPO / "test" / "data" / "rosdep_keys.yaml").read_text())
 
 
 def package_xml():
@@ -66,6 +71,25 @@ def test_package_xml_declares_every_imported_dependency():
     used = imported_modules(["disdepth_core", "disdepth_ros", "launch"])
     missing = sorted(ROS_KEYS[m] for m in used if m in ROS_KEYS and ROS_KEYS[m] not in declared)
     assert not missing, f"package.xml lacks exec_depend for {missing}"
+
+
+def test_package_xml_uses_only_existing_rosdep_keys():
+    """`rosdep install --from-paths` must resolve every dependency: each one is a key of rosdep's
+    python.yaml or a package released in the distribution (checked list with its source)."""
+    known = set(ROSDEP_KEYS["python_keys"]) | set(ROSDEP_KEYS["ros_packages"])
+    deps = [(e.tag, e.text) for e in package_xml() if e.tag.endswith("depend")]
+    assert deps
+    bad = [f"<{tag}>{key}</{tag}>" for tag, key in deps if key not in known or key in ROSDEP_KEYS["absent"]]
+    assert not bad, f"package.xml: no rosdep rule for {bad} (see test/data/rosdep_keys.yaml)"
+
+
+def test_pip_only_dependencies_are_in_the_readme_install_line():
+    used = imported_modules(["disdepth_core", "disdepth_ros"])
+    readme = (REPO / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("pip install") and "torch" in ln)
+    for mod, spec in PIP_ONLY.items():
+        assert mod in used
+        assert spec in line.split(), f"README's ROS-workspace pip line lacks {spec}: {line}"
 
 
 def test_core_never_imports_ros():
