@@ -45,6 +45,10 @@ class EngineConfig:
         default_factory=list,
         help="backend onnxruntime: execution providers in order ([] = TensorRT, CUDA, CPU as available)",
     )
+    cache_dir: str = cfg_field(
+        "", help="backend tensorrt: directory of built engines ('' = $XDG_CACHE_HOME/disdepth/tensorrt or "
+                 "~/.cache/disdepth/tensorrt)",
+    )
     gt_frames: str = cfg_field("", help="TEST ONLY, backend 'ground_truth': frames file (.npz) with the true depth")
 
     def validate(self) -> None:

@@ -12,6 +12,16 @@ A plan file (``.plan``) is accompanied by ``<plan>.json`` holding the :class:`Mo
 and the batch profile it was built for. A batch larger than the profile's maximum makes the
 engine re-build itself from the ONNX file beside it (logged) when that file exists.
 
+``engine.checkpoint`` may also be an ``.onnx`` export or a student checkpoint directory
+(exported to a temporary ONNX file first; the export is byte-deterministic). Then the engine is
+built at start -- fp32 or fp16 (``engine.precision``), batch profile 1..max(export batch, number
+of cameras) -- through the engine cache (:mod:`disdepth_core.runtime.tensorrt_cache`, directory
+``engine.cache_dir``): keyed by the ONNX bytes' sha256, ``tensorrt.__version__``, the GPU name and
+compute capability and the build settings, so the second start deserialises the cached engine
+instead of building. A cached file TensorRT refuses is discarded and re-built; a ``.plan`` that
+does not deserialise here (another TensorRT or GPU) is re-built from its ONNX file the same way.
+Re-plans for a larger batch go through the cache too.
+
 The plan has the ONNX file's outputs (the parser marks every graph output): ``depth`` and, for
 a bin-head export, ``confidence``. The engine binds the confidence buffer only when the metadata
 lists it *and* the deserialised engine has an I/O tensor of that name (``num_io_tensors`` /
@@ -20,6 +30,7 @@ lists it *and* the deserialised engine has an I/O tensor of that name (``num_io_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -38,6 +49,17 @@ from .model_metadata import (
     resolve_checkpoint,
 )
 from .onnx_export import read_onnx_metadata, reference_input
+from .tensorrt_cache import (
+    BuildSettings,
+    cache_file,
+    cache_key,
+    discard_cached,
+    key_parts,
+    read_cached,
+    resolve_cache_dir,
+    sha256_bytes,
+    write_cached,
+)
 
 
 def import_tensorrt():
@@ -125,6 +147,41 @@ def build_engine(onnx_path: str | Path, *, fp16: bool = True, int8: bool = False
     return bytes(serialized)
 
 
+def gpu_identity(device: torch.device) -> tuple[str, tuple[int, int]]:
+    """(name, compute capability) of a CUDA device: the GPU part of the engine cache key."""
+    return torch.cuda.get_device_name(device), tuple(torch.cuda.get_device_capability(device))
+
+
+def build_engine_cached(onnx_path: str | Path, *, cache_dir: str | Path, device: torch.device, fp16: bool,
+                        batch: int, max_batch: int, workspace_gib: float = 4.0) -> tuple[bytes, Path, bool]:
+    """(serialized engine, cache file, whether it came from the cache) for an fp32/fp16 build.
+
+    Looks the engine up under :func:`~disdepth_core.runtime.tensorrt_cache.cache_key`; on a miss
+    builds it (:func:`build_engine`, on ``device``) and writes it atomically. INT8 builds are not
+    cached here (they need calibration images: ``disdepth export --int8``).
+    """
+    trt = import_tensorrt()
+    onnx_path = Path(onnx_path)
+    meta = read_onnx_metadata(onnx_path)
+    settings = BuildSettings(precision="fp16" if fp16 else "fp32", min_batch=1, opt_batch=min(batch, max_batch),
+                             max_batch=max_batch, input_size=tuple(meta.input_size), workspace_gib=workspace_gib)
+    gpu, cc = gpu_identity(device)
+    onnx_hash = sha256_bytes(onnx_path.read_bytes())
+    key = cache_key(onnx_hash, trt.__version__, gpu, cc, settings)
+    path = cache_file(resolve_cache_dir(str(cache_dir)), key)
+    cached = read_cached(path)
+    if cached is not None:
+        return cached, path, True
+    LOG.info("tensorrt engine: building %s (%s, batch 1..%d) for %s; cached as %s", onnx_path.name,
+             settings.precision, max_batch, gpu, path)
+    with torch.cuda.device(device):
+        plan = build_engine(onnx_path, fp16=fp16, batch=settings.opt_batch, max_batch=max_batch,
+                            workspace_gib=workspace_gib)
+    parts = key_parts(onnx_hash, trt.__version__, gpu, cc, settings) | {"onnx": str(onnx_path)}
+    write_cached(path, plan, parts)
+    return plan, path, False
+
+
 def save_plan(plan: bytes, path: str | Path, metadata: ModelMetadata, *, max_batch: int, onnx_path: Path) -> Path:
     """Write the plan and ``<plan>.json`` (metadata, batch profile, source ONNX file name)."""
     p = Path(path)
@@ -141,25 +198,75 @@ class TensorRTEngine(BaseDepthEngine):
     channels_last = False
 
     def __init__(self, plan_path: str | Path, *, device: torch.device | str = "cuda",
-                 depth_range: tuple[float, float] = (0.5, 80.0), upsample: str = "bilinear") -> None:
+                 depth_range: tuple[float, float] = (0.5, 80.0), upsample: str = "bilinear",
+                 precision: str = "fp16", max_batch: int | None = None, cache_dir: str | Path = "") -> None:
+        """``plan_path``: a ``.plan`` (+ ``<plan>.json``) from ``disdepth export --format tensorrt``, or
+        an ``.onnx`` export, built here through the engine cache in ``cache_dir`` ('' = the default)
+        with ``precision`` (fp32 | fp16) and batch profile 1..``max_batch`` (default: the export's batch).
+        """
         self.trt = import_tensorrt()
         plan_path = Path(plan_path)
-        side = Path(str(plan_path) + ".json")
-        if not side.is_file():
-            raise DisdepthError(f"{plan_path}: missing {side.name} (metadata written by `disdepth export`)")
-        info = json.loads(side.read_text())
-        meta = ModelMetadata.from_json(info["metadata"], str(side))
         device = torch.device(device)
         if device.type != "cuda":
             raise ConfigError("backend tensorrt runs on a CUDA device only", key="engine.device")
+        plan = None
+        if plan_path.suffix == ".onnx":
+            if precision not in ("fp32", "fp16"):
+                raise ConfigError(f"backend tensorrt builds an ONNX file in fp32 or fp16, not {precision}; INT8 "
+                                  "needs calibration images: `disdepth export --format tensorrt --int8`",
+                                  key="engine.precision")
+            meta = dataclasses.replace(read_onnx_metadata(plan_path), precision=precision)
+            info = {"max_batch": max(max_batch or 0, meta.batch)}
+            onnx_path = plan_path
+        else:
+            side = Path(str(plan_path) + ".json")
+            if not side.is_file():
+                raise DisdepthError(f"{plan_path}: missing {side.name} (metadata written by `disdepth export`)")
+            info = json.loads(side.read_text())
+            meta = ModelMetadata.from_json(info["metadata"], str(side))
+            onnx_path = plan_path.parent / info["onnx"] if info.get("onnx") else None
+            plan = plan_path.read_bytes()
         super().__init__(device=device, metadata=meta, input_size=meta.input_size, depth_range=depth_range,
                          upsample=upsample)
         self.plan_path = plan_path
+        self.cache_dir = cache_dir
+        self.cache_path: Path | None = None  # the cache file the running engine came from, if any
         self.max_batch = int(info.get("max_batch", meta.batch))
-        self.onnx_path = plan_path.parent / info["onnx"] if info.get("onnx") else None
+        self.onnx_path = onnx_path
         self.fp16 = meta.precision in ("fp16", "int8")
         self.int8 = meta.precision == "int8"
-        self._load(plan_path.read_bytes())
+        if plan is None:
+            self._load_cached(self.max_batch, opt_batch=meta.batch)
+            return
+        try:
+            self._load(plan)
+        except DisdepthError:
+            if self.int8 or self.onnx_path is None or not self.onnx_path.is_file():
+                raise
+            LOG.warning("tensorrt engine: %s does not load with TensorRT %s on this GPU; re-building it from %s",
+                        plan_path, self.trt.__version__, self.onnx_path)
+            self._load_cached(self.max_batch, opt_batch=meta.batch)
+
+    def _load_cached(self, max_batch: int, *, opt_batch: int) -> None:
+        """Load the engine for ``self.onnx_path`` from the cache, building (and caching) it on a miss."""
+        def get():
+            return build_engine_cached(self.onnx_path, cache_dir=self.cache_dir, device=self.device, fp16=self.fp16,
+                                       batch=opt_batch, max_batch=max_batch)
+
+        plan, path, hit = get()
+        self.plan_path = path
+        try:
+            self._load(plan)
+        except DisdepthError:
+            if not hit:
+                raise
+            LOG.warning("tensorrt engine cache: TensorRT refused %s; discarding it and re-building", path)
+            discard_cached(path)
+            plan, path, hit = get()
+            self._load(plan)
+        self.cache_path = path
+        LOG.info("tensorrt engine: %s %s (%s, batch 1..%d)", "loaded cached" if hit else "built and cached",
+                 path, "fp16" if self.fp16 else "fp32", max_batch)
 
     def _load(self, plan: bytes) -> None:
         trt = self.trt
@@ -178,10 +285,26 @@ class TensorRTEngine(BaseDepthEngine):
     @classmethod
     def from_config(cls, cfg: EngineConfig, device: torch.device) -> TensorRTEngine:
         path = resolve_checkpoint(cfg.checkpoint)
-        if path.suffix not in (".plan", ".engine"):
-            raise ConfigError(f"backend tensorrt needs a .plan file from `disdepth export --format tensorrt`, got {path}",
-                              key="engine.checkpoint")
-        engine = cls(path, device=device, depth_range=(cfg.min_depth, cfg.max_depth), upsample=cfg.upsample)
+        tmp = None
+        source = path
+        if path.is_dir():  # a checkpoint: export it; the bytes (hence the cache key) are the same each start
+            import tempfile
+
+            from .model_metadata import load_checkpoint_student, metadata_for_student
+            from .onnx_export import export_student_onnx
+
+            model = load_checkpoint_student(path)
+            size = tuple(cfg.input_size) if cfg.input_size[0] else None
+            meta = metadata_for_student(model.config, input_size=size, cameras=list(cfg.cameras))
+            tmp = tempfile.TemporaryDirectory(prefix="disdepth_trt_")
+            source = export_student_onnx(model, Path(tmp.name) / "student.onnx", meta)
+            LOG.info("tensorrt engine: exported %s to %s (input %dx%d)", path, source, *meta.input_size)
+        elif path.suffix not in (".plan", ".engine", ".onnx"):
+            raise ConfigError(f"backend tensorrt needs a .plan file from `disdepth export --format tensorrt`, an "
+                              f".onnx export or a checkpoint directory, got {path}", key="engine.checkpoint")
+        engine = cls(source, device=device, depth_range=(cfg.min_depth, cfg.max_depth), upsample=cfg.upsample,
+                     precision=cfg.precision, max_batch=len(cfg.cameras) or None, cache_dir=cfg.cache_dir)
+        engine._tmpdir = tmp  # keeps the temporary export (needed to re-plan) alive as long as the engine
         check_metadata(engine.metadata, cfg, str(path))
         return engine
 
@@ -196,9 +319,8 @@ class TensorRTEngine(BaseDepthEngine):
         if self.int8:
             raise DisdepthError("tensorrt engine: an INT8 plan cannot re-build at run time (needs calibration "
                                 f"images); re-export with --batch {batch}")
-        plan = build_engine(self.onnx_path, fp16=self.fp16, batch=batch, max_batch=batch)
+        self._load_cached(batch, opt_batch=batch)
         self.max_batch = batch
-        self._load(plan)
 
     def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = x.contiguous()
