@@ -16,6 +16,7 @@ from typing import Any
 
 from disdepth_core.config import ConfigError, cfg_field, from_dict
 from disdepth_core.runtime.engine_config import EngineConfig
+from disdepth_core.runtime.self_check import DEFAULT_TOLERANCE
 
 NUSCENES_CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
 QOS_INPUT = ("sensor_data", "reliable", "best_effort")
@@ -81,12 +82,25 @@ class SyncParams:
 
 
 @dataclasses.dataclass
+class NodeEngineParams(EngineConfig):
+    """The engine (``engine.*``) plus what the node does with it at start: the self-check."""
+
+    self_check: bool = cfg_field(
+        True, help="at start compare the engine with the PyTorch student on the built-in images; "
+                   "above engine.self_check_tolerance the node refuses to start (torch backend: nothing to compare)",
+    )
+    self_check_tolerance: float = cfg_field(
+        DEFAULT_TOLERANCE, gt=0, help="largest allowed p99 relative depth error of the worst built-in image",
+    )
+
+
+@dataclasses.dataclass
 class SurroundDepthParams:
     """All parameters of ``surround_depth_node``."""
 
     rig: str = cfg_field("nuscenes", help="rig file or shipped rig name (extrinsics, fallback intrinsics)")
     cameras: list[str] = cfg_field(default_factory=lambda: list(NUSCENES_CAMERAS), help="cameras to use, rig names")
-    engine: EngineConfig = cfg_field(default_factory=EngineConfig, help="depth engine")
+    engine: NodeEngineParams = cfg_field(default_factory=NodeEngineParams, help="depth engine")
     input: InputParams = cfg_field(default_factory=InputParams, help="camera inputs")
     output: OutputParams = cfg_field(default_factory=OutputParams, help="depth outputs")
     cloud: CloudParams = cfg_field(default_factory=CloudParams, help="merged point cloud")
