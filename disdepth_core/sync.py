@@ -12,7 +12,9 @@
 
 On top of that it handles a stream that stops (a camera that dies). The caller passes a
 monotonic receive time ``now_ns`` with each item (and to :meth:`poll`); a stream that has
-received nothing for ``timeout_s`` is *missing*. Silence is counted from the stream's last
+received nothing for its timeout is *missing*: ``timeout_s``, or 2.5 periods of that stream
+when it is slower (median of its last receive intervals), so a 2 Hz camera is not "missing"
+between two of its frames under a 0.5 s timeout. Silence is counted from the stream's last
 item or from the last (re)start, whichever is later: the first item ever, or the first after
 *every* stream was silent for ``timeout_s`` (a paused bag), so the first camera of a time
 step is never published alone just because the others had not started yet. With ``policy='wait'`` nothing changes
@@ -27,8 +29,10 @@ over the keys taking part (all keys unless some were missing).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
+import statistics
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Literal
@@ -65,6 +69,11 @@ class StreamStats:
     overflowed: int = 0
     last_stamp_ns: int | None = None
     last_receive_ns: int | None = None
+    intervals_ns: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=16))
+    interval_ref_ns: int | None = None  # receive time the next interval is measured from
+
+
+SLOW_STREAM_PERIODS = 2.5  # a stream slower than the timeout is missing after this many of its periods
 
 
 class ApproximateTimeSync:
@@ -132,11 +141,16 @@ class ApproximateTimeSync:
                 refs = [self._ref(k) for k in self.keys]
                 if self._start_ns is None or all(r is None or now_ns - r > self.timeout_ns for r in refs):
                     self._start_ns = int(now_ns)
+                    for other in self.stats.values():  # a pause is not a period: measure afresh
+                        other.intervals_ns.clear()
+                        other.interval_ref_ns = None
             st = self.stats[key]
             st.received += 1
             st.last_stamp_ns = stamp_ns
             if now_ns is not None:
-                st.last_receive_ns = int(now_ns)
+                if st.interval_ref_ns is not None and now_ns > st.interval_ref_ns:
+                    st.intervals_ns.append(int(now_ns) - st.interval_ref_ns)
+                st.last_receive_ns = st.interval_ref_ns = int(now_ns)
             queue = self.queues[key]
             queue[stamp_ns] = item
             while len(queue) > self.queue_size:
@@ -169,6 +183,19 @@ class ApproximateTimeSync:
             present = self._present(now_ns)
         return [k for k in self.keys if k not in present]
 
+    def timeout_ns_for(self, key: Hashable) -> int | None:
+        """The silence (ns) after which stream ``key`` is missing: the timeout, or
+        SLOW_STREAM_PERIODS of its median receive interval when that is longer (of all
+        streams' intervals while it has fewer than 3 of its own)."""
+        if self.timeout_ns is None:
+            return None
+        iv = list(self.stats[key].intervals_ns)
+        if len(iv) < 3:  # too few of its own: the cameras of a rig usually share a rate
+            iv = [d for st in self.stats.values() for d in st.intervals_ns]
+        if not iv:
+            return self.timeout_ns
+        return max(self.timeout_ns, int(SLOW_STREAM_PERIODS * statistics.median(iv)))
+
     def clear(self) -> None:
         with self._lock:
             for q in self.queues.values():
@@ -182,7 +209,7 @@ class ApproximateTimeSync:
         present = []
         for k in self.keys:
             ref = self._ref(k)
-            if ref is None or now_ns - ref <= self.timeout_ns:
+            if ref is None or now_ns - ref <= self.timeout_ns_for(k):
                 present.append(k)
         return present
 

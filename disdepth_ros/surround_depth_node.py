@@ -294,6 +294,17 @@ class _SurroundDepth:
         suffix = f" ({count} times so far)" if count > 1 else ""
         self.get_logger().warning(f"{text}{suffix}")
 
+    def _info_throttled(self, who: str, cause: str, text: str) -> None:
+        """Like :meth:`_warn` at info level: first time, then at most every REPEAT_WARNING_S with a count."""
+        now = time.monotonic()
+        with self._lock:
+            rec = self._warned.setdefault((who, cause), [-1e9, 0])
+            rec[1] += 1
+            if now - rec[0] < REPEAT_WARNING_S:
+                return
+            count, rec[0] = rec[1], now
+        self.get_logger().info(f"{text}{f' ({count} times so far)' if count > 1 else ''}")
+
     def _reject(self, cam: str, cause: str, detail: str) -> None:
         st = self.state[cam]
         st.rejected[cause] += 1
@@ -325,7 +336,7 @@ class _SurroundDepth:
         st.last_stamp_ns = stamp_to_ns(msg.header.stamp)
         if st.missing:
             st.missing = False
-            self.get_logger().info(f"{cam}: publishing again")
+            self._info_throttled(cam, "publishing again", f"{cam}: publishing again")
         for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
             self._hand_off(s)
 
@@ -377,9 +388,10 @@ class _SurroundDepth:
                 self._warn(cam, "stopped", f"{cam}: no image for > {timeout} s; {policy}")
 
     def _silent(self, now: int) -> list[str]:
-        """Cameras without an image for longer than the missing timeout (or none at all yet)."""
-        t = self.p.sync.missing_timeout * 1e9
-        return [c for c, st in self.state.items() if not st.recv_times or now - st.recv_times[-1] > t]
+        """Cameras without an image for longer than their missing timeout (or none at all yet):
+        ``sync.missing_timeout``, or 2.5 periods of a camera slower than that (the synchroniser's rule)."""
+        return [c for c, st in self.state.items()
+                if not st.recv_times or now - st.recv_times[-1] > self.sync.timeout_ns_for(c)]
 
     # ------------------------------------------------------------------ inference worker
     def _work(self) -> None:

@@ -232,3 +232,30 @@ def test_drop_camera_start_and_restart_do_not_publish_the_first_camera_alone():
     assert sync.add("b", t2, "b2", now_ns=t2) == []
     assert sync.poll(t1 + 250 * MS) == []
     assert [s.keys for s in sync.poll(t1 + 320 * MS)] == [["a", "b"]]
+
+
+def test_slow_cameras_are_not_missing_between_their_frames():
+    """2 Hz cameras under the default 0.5 s timeout (issue 15): every set complete, none partial;
+    a camera that really stops is still declared missing, after 2.5 of its periods."""
+    sync = ApproximateTimeSync(CAMS, queue_size=10, slop_s=0.05, timeout_s=0.5, policy="drop_camera")
+    got = []
+    period = 500 * MS
+    rng = random.Random(3)
+    events = []  # (receive time, camera, frame): delivery jitter of up to 80 ms per image
+    for f in range(12):
+        events += [(f * period + rng.randrange(0, 80) * MS, c, f) for c in CAMS]
+    events.sort()
+    polls = iter(range(0, 12 * period, 50 * MS))  # the node polls every 50 ms
+    next_poll = next(polls)
+    for now, c, f in events:
+        while next_poll is not None and next_poll < now:
+            got += sync.poll(next_poll)
+            next_poll = next(polls, None)
+        got += sync.add(c, f * period, f, now_ns=now)
+    assert [len(s.keys) for s in got] == [len(CAMS)] * 12, [s.keys for s in got]
+    assert abs(sync.timeout_ns_for(CAMS[0]) - 2.5 * period) < 0.1 * period
+    t_stop = 12 * period
+    for c in CAMS[1:]:  # the first camera stops
+        sync.add(c, t_stop, 12, now_ns=t_stop)
+    assert sync.missing(t_stop) == []
+    assert sync.missing(11 * period + 3 * period) == [CAMS[0]]
