@@ -62,6 +62,9 @@ def test_ground_truth_as_prediction_is_perfect_sqlite3_with_outputs(tmp_path, wo
     report = (out / "report.md").read_text()
     assert "disdepth eval-bag" in report and str(bag) in report and "sqlite3" in report and "ground_truth" in report
     assert "Time steps found: **3**, evaluated: **3**" in report
+    # the perfect engine's confidence (1 wherever it has depth): no error to rank, said so
+    assert all(r["ause"] == 0.0 and r["ause_random"] == 0.0 for r in m["confidence"]["per_camera"].values())
+    assert "Nothing to rank for CAM_FRONT" in report and "does NOT rank" not in report
     lines = (out / "per_frame.csv").read_text().strip().splitlines()
     assert len(lines) == 4 and "status" in lines[0]
     for png in ("bev.png", "mosaic_0.png", "per_camera.png", "error_vs_distance.png"):

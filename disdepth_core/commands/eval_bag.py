@@ -1,4 +1,8 @@
-"""``disdepth eval-bag``: evaluate depth on a recorded ROS 2 bag (offline engine, or the live node)."""
+"""``disdepth eval-bag``: evaluate depth on a recorded ROS 2 bag (offline engine, or the live node).
+
+With a model that gives a per-pixel confidence (bin head) the report also scores it: per camera
+sparsification curves, AUSE vs the random order's, a verdict in words, ``sparsification_abs_rel.png``.
+"""
 
 from __future__ import annotations
 
@@ -127,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
     print(" ".join(f"{k}={m[k]:.4f}" for k in METRIC_KEYS) + f" cross_view={summary['cross_view']:.4f}")
     print(f"frames: found {a['steps_found']}, evaluated {a['steps_evaluated']}, skipped {a['skipped_total']}"
           + (" (" + ", ".join(f"{r} {n}" for r, n in sorted(a["skipped"].items())) + ")" if a["skipped"] else ""))
+    conf = summary.get("confidence")
+    if conf and conf["per_camera"]:
+        worse = [c for c, r in conf["per_camera"].items() if not r["better_than_random"] and r["ause_random"] > 0]
+        print(f"confidence: AUSE {conf['all']['ause']:.4f} vs random {conf['all']['ause_random']:.4f} (AbsRel); "
+              + (f"NOT better than random for {', '.join(worse)}" if worse else "better than random for every camera"))
+    else:
+        print("confidence: none (the model gives no per-pixel confidence)")
     print(f"wrote {out}/metrics.json, per_frame.csv, report.md and PNGs")
     return 0
 

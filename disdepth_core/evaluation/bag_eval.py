@@ -4,12 +4,15 @@ A *predictor* turns a :class:`~disdepth_core.evaluation.bag_source.BagStep` into
 ``(V, H, W)`` float32 metres in the step's camera order (NaN where it has none; REP 117 -Inf /
 +Inf mean closer than / beyond the engine's range and are scored as ``min_depth`` /
 ``max_depth``), or ``None`` when it has no answer for the step (a live frame that never came
-back). :class:`EnginePredictor` runs a :class:`~disdepth_core.runtime.engine_api.DepthEngine` on
+back). A predictor may also return ``(depth, confidence)`` with confidence ``(V, H, W)`` in [0, 1]
+(or None): the per-pixel confidence is then scored by its sparsification curves and AUSE
+(:mod:`disdepth_core.evaluation.sparsification`). :class:`EnginePredictor` runs a :class:`~disdepth_core.runtime.engine_api.DepthEngine` on
 the cameras present in the step, exactly as the node batches them; :class:`RecordedPredictor`
 looks the depth up by (camera, image stamp) in what the node published (``--live``).
 
 Metrics are the ones of ``disdepth eval`` (:class:`~disdepth_core.evaluation.evaluate.EvalAccumulator`),
-so ``metrics.json`` has the same keys, plus ``accounting``, ``timing``, ``bag``, ``model``.
+so ``metrics.json`` has the same keys, plus ``accounting``, ``timing``, ``bag``, ``model`` and
+``confidence`` (sparsification per camera; ``None`` when the predictor gave no confidence).
 """
 
 from __future__ import annotations
@@ -25,25 +28,34 @@ from tqdm import tqdm
 from .bag_source import BagSource, BagStep
 from .engine_eval import rep117_to_caps
 from .evaluate import EvalAccumulator, write_report
+from .sparsification import SparsificationAccumulator, verdict
 
-Predictor = Callable[[BagStep], "np.ndarray | None"]
+Predictor = Callable[[BagStep], "np.ndarray | tuple[np.ndarray, np.ndarray | None] | None"]
 
 
 class EnginePredictor:
-    """Runs ``engine.infer`` on the present cameras of each step at the images' size; keeps timings."""
+    """Runs ``engine.infer`` on the present cameras of each step at the images' size; keeps timings.
+
+    Returns ``(depth, confidence)``, both (V, H, W) float32 (confidence 0 for absent cameras), or
+    ``(depth, None)`` when the engine has no confidence.
+    """
 
     def __init__(self, engine):
         self.engine = engine
         self.timings: list[dict[str, float]] = []
 
-    def __call__(self, step: BagStep) -> np.ndarray:
+    def __call__(self, step: BagStep) -> tuple[np.ndarray, np.ndarray | None]:
         idx = np.flatnonzero(step.present)
         H, W = step.images.shape[1:3]
         res = self.engine.infer(step.images[idx], output_size=(H, W))
         self.timings.append(dict(res.timings_ms))
         out = np.full((len(step.cameras), H, W), np.nan, np.float32)
         out[idx] = res.depth.detach().to("cpu", torch.float32).numpy()
-        return out
+        if res.confidence is None:
+            return out, None
+        conf = np.zeros((len(step.cameras), H, W), np.float32)
+        conf[idx] = res.confidence.detach().to("cpu", torch.float32).numpy()
+        return out, conf
 
 
 class RecordedPredictor:
@@ -101,11 +113,13 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
 
     Returns the summary of :meth:`EvalAccumulator.summary` plus ``accounting`` (frames found,
     evaluated, skipped by reason), ``timing`` (engine ms per step when the predictor has
-    ``timings``, wall time, steps/s), ``gt_source``, ``cameras`` and ``_bev`` (predicted and GT
-    base_link points of the first evaluated step, for the figure).
+    ``timings``, wall time, steps/s), ``gt_source``, ``cameras``, ``confidence`` (the
+    :class:`SparsificationAccumulator` summary, or None when no step had a confidence) and ``_bev``
+    (predicted and GT base_link points of the first evaluated step, for the figure).
     """
     lo, hi = float(min_depth), float(max_depth)
     acc = EvalAccumulator(source.cameras, lo, hi, keep_examples=keep_examples)
+    spars = SparsificationAccumulator(source.cameras, lo, hi)
     accounting = source.accounting
     bev = None
     step_ms: list[float] = []
@@ -116,6 +130,9 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
     for step in source:
         t0 = time.perf_counter()
         pred_np = predict(step)
+        conf_np = None
+        if isinstance(pred_np, tuple):
+            pred_np, conf_np = pred_np
         if pred_np is None:
             accounting.skip(step.timestamp_ns, "no_live_output", "the node published no depth for this step")
             bar.update(1)
@@ -131,6 +148,7 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
                  "predict_ms": round(step_ms[-1], 3)}
         acc.add(pred, gt, mask, K=torch.from_numpy(step.K), T_base_cam=torch.from_numpy(step.T_base_cam),
                 valid=valid, images=images, frame=frame)
+        spars.add(pred, gt, mask, torch.from_numpy(conf_np).float() if conf_np is not None else None)
         accounting.steps_evaluated += 1
         if step.present.sum() < len(step.cameras):
             accounting.steps_partial += 1
@@ -159,6 +177,8 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
     }
     summary["gt_source"] = source.gt_mode
     summary["cameras"] = list(source.cameras)
+    conf = spars.summary()
+    summary["confidence"] = conf if conf["per_camera"] or conf["steps_without_confidence"] < acc.steps else None
     summary["_bev"] = bev
     return summary
 
@@ -168,9 +188,38 @@ def _table(rows: list[tuple], header: tuple) -> list[str]:
         ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
 
 
+def confidence_section(conf: dict | None) -> list[str]:
+    """Markdown lines on the confidence: AUSE vs random per camera and a verdict in words."""
+    md = ["## Confidence (sparsification, AbsRel)", ""]
+    if not conf or not conf["per_camera"]:
+        return md + ["No per-pixel confidence was evaluated: the model gives none (regression head, an export "
+                     "without the confidence output) or the predictor returned none.", ""]
+    md += ["Remove the least confident x % of the evaluated pixels of each image (x = 0..99) and take the "
+           "AbsRel of the rest; the oracle removes by true error, a random order keeps the full AbsRel. "
+           "AUSE = area between the curve and the oracle (lower is better); a confidence is meaningful only "
+           "if its AUSE is below the random order's.", ""]
+    md += _table([(c, r["images"], f"{r['ause']:.4f}", f"{r['ause_random']:.4f}", f"{r['ause_ratio']:.3f}",
+                   verdict(r)) for c, r in conf["per_camera"].items()],
+                 ("camera", "images", "AUSE", "random AUSE", "AUSE / random", "verdict"))
+    a = conf["all"]
+    md += [f"| **all** | | **{a['ause']:.4f}** | **{a['ause_random']:.4f}** | **{a['ause_ratio']:.3f}** | |", ""]
+    worse = [c for c, r in conf["per_camera"].items() if not r["better_than_random"] and r["ause_random"] > 0]
+    flat = [c for c, r in conf["per_camera"].items() if not r["ause_random"] > 0]
+    if worse:
+        md.append(f"The confidence does NOT rank errors better than random for {', '.join(worse)}.")
+    elif not flat:
+        md.append("The confidence ranks errors better than random for every camera.")
+    if flat:
+        md.append(f"Nothing to rank for {', '.join(flat)}: every evaluated pixel has the same error.")
+    if conf.get("steps_without_confidence"):
+        md.append(f"({conf['steps_without_confidence']} evaluated steps came without a confidence.)")
+    return md + [""]
+
+
 def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command: str) -> Path:
-    """``metrics.json``, ``per_frame.csv``, ``report.md`` and PNGs (``write_report``'s plus ``bev.png``)."""
-    from ..viz.eval_plots import plot_bev_points
+    """``metrics.json``, ``per_frame.csv``, ``report.md`` and PNGs (``write_report``'s plus ``bev.png``
+    and, with a confidence, ``sparsification_abs_rel.png``)."""
+    from ..viz.eval_plots import plot_bev_points, plot_sparsification
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,8 +229,12 @@ def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command:
         figures.append(plot_bev_points(bev["pred"], bev["gt"], out / "bev.png",
                                        title=f"predicted vs ground truth ({summary['gt_source']}), "
                                              f"step {bev['timestamp_ns']}"))
+    conf = summary.get("confidence")
+    if conf and conf["per_camera"]:
+        figures.append(plot_sparsification(conf, out / "sparsification_abs_rel.png",
+                                           title=f"sparsification (AbsRel), {summary.get('model', {}).get('backend', '')}"))
     a = summary["accounting"]
-    md = ["## Model and bag", ""]
+    md = confidence_section(conf) + ["## Model and bag", ""]
     m, b = summary.get("model", {}), summary.get("bag", {})
     md += _table([(k, f"`{v}`") for k, v in m.items()], ("model", "value")) + [""]
     md += _table([(k, f"`{b[k]}`") for k in ("path", "storage", "message_count", "duration_s", "size_bytes")

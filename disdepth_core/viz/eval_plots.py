@@ -1,4 +1,5 @@
-"""Evaluation figures: per-camera bars, error vs distance, RGB / prediction / GT / error mosaics."""
+"""Evaluation figures: per-camera bars, error vs distance, RGB / prediction / GT / error mosaics,
+sparsification curves of a confidence."""
 
 from __future__ import annotations
 
@@ -95,3 +96,32 @@ def plot_bev_points(pred_points: np.ndarray, gt_points: np.ndarray, out: Path, e
     ax.add_patch(plt.Rectangle((-0.95, -1.0), 1.9, 4.6, fill=False, lw=1.5, color="k"))
     ax.legend(loc="lower right", fontsize=8, markerscale=8)
     return finish_bev(fig, ax, extent_m, title, out, title_size=9)
+
+
+def plot_sparsification(conf: dict, out: Path, title: str = "sparsification") -> Path:
+    """One panel per camera: AbsRel of the kept pixels vs removed fraction for the confidence order,
+    the oracle (by true error) and the random order (``SparsificationAccumulator.summary()``)."""
+    cams = list(conf["per_camera"])
+    cols = min(3, len(cams))
+    rows = (len(cams) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=100, squeeze=False)
+    x = 100 * np.asarray(conf["fractions"])
+    for ax, cam in zip(axes.flat, cams):
+        r = conf["per_camera"][cam]
+        ax.plot(x, r["sparsification"], label=f"confidence (AUSE {r['ause']:.3f})", color="C0")
+        ax.plot(x, r["oracle"], label="oracle (by true error)", color="C2")
+        ax.plot(x, r["random"], "--", label=f"random (AUSE {r['ause_random']:.3f})", color="C7")
+        ax.fill_between(x, r["oracle"], r["sparsification"], color="C0", alpha=0.12)
+        verdict = "better than random" if r["better_than_random"] else "NOT better than random"
+        ax.set_title(f"{cam} ({r['images']} images): {verdict}", fontsize=9)
+        ax.set_xlabel("least confident pixels removed (%)", fontsize=8)
+        ax.set_ylabel("AbsRel of the rest", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(cams):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
