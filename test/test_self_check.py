@@ -112,7 +112,7 @@ def test_corrupted_onnx_fails_with_one_line(exported, tmp_path):
     bad = tmp_path / "bad.onnx"
     scale_initializer(out, bad, 1.1)  # one convolution 10 % off
     r = _check(bad)
-    assert r.status == "failed" and not r.passed
+    assert r.status == "failed" and not r.passed and r.level == "error"
     assert r.p99_rel_error > 5 * DEFAULT_TOLERANCE, r.line()
     line = r.line()
     assert line.startswith(f"self-check failed: onnxruntime {ort.__version__}: p99 relative depth error ")
@@ -134,7 +134,7 @@ def test_torch_backend_has_nothing_to_compare(exported):
     ckpt, _ = exported
     cfg = EngineConfig(backend="torch", checkpoint=str(ckpt), device="cpu")
     r = run_self_check(create_engine(cfg), cfg)
-    assert r.status == "skipped" and r.passed
+    assert r.status == "skipped" and r.passed and r.level == "info"
     assert r.line() == (f"self-check skipped: torch {torch.__version__}: the deployed engine is the PyTorch "
                         "reference itself; nothing to compare")
 
@@ -144,7 +144,7 @@ def test_missing_or_changed_weights_skip_with_a_reason(exported, tmp_path):
     lonely = tmp_path / "lonely.onnx"
     shutil.copy(out, lonely)  # no export report beside it
     r = _check(lonely)
-    assert r.status == "skipped" and r.passed
+    assert r.status == "skipped" and r.passed and r.level == "warning"
     assert "no PyTorch weights for" in r.line() and "lonely.onnx.export.json is missing" in r.line()
 
     moved = tmp_path / "moved.onnx"

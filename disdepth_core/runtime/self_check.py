@@ -71,6 +71,13 @@ class SelfCheckResult:
     reference: str = ""  # the checkpoint compared against
 
     @property
+    def level(self) -> str:
+        """How to log :meth:`line`: 'error' (failed), 'warning' (could not run: no weights), else 'info'."""
+        if self.status == "failed":
+            return "error"
+        return "warning" if self.status == "skipped" and self.backend not in NO_REFERENCE + NOT_A_NETWORK else "info"
+
+    @property
     def passed(self) -> bool:
         """False only when the check ran and was above tolerance (a skipped check does not fail)."""
         return self.status != "failed"
