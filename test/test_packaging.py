@@ -139,6 +139,13 @@ def test_installed_cli_runs_from_install_space(colcon_install):
         capture_output=True, text=True, timeout=60, env=env, cwd=colcon_install,
     )
     assert probe.stdout.strip() == str(colcon_install / "share" / "disdepth_ros"), probe.stdout + probe.stderr
+    probe = subprocess.run(  # the self-check's built-in images are package data of disdepth_core
+        [sys.executable, "-c", "from disdepth_core.runtime import self_check_images as s; "
+         "print(s.IMAGE_FILE); print(s.load_self_check_images().shape)"],
+        capture_output=True, text=True, timeout=60, env=env, cwd=colcon_install,
+    )
+    assert probe.stdout.split() == [str(site / "disdepth_core" / "data" / "self_check_images.npz"), "(6,", "128,",
+                                    "224,", "3)"], probe.stdout + probe.stderr
     if (REPO / "weights" / "student_default").is_dir():  # the node's default student loads from the install space
         probe = subprocess.run(
             [sys.executable, "-c", "from disdepth_core.runtime.model_metadata import resolve_checkpoint as r; "
