@@ -431,8 +431,16 @@ class _SurroundDepth:
         last_recv = max(f.recv_ns for f in frames)
         t_start = time.perf_counter()
         sizes = [f.size for f in frames]
-        if self.batch_hw is None:
-            self.batch_hw = collections.Counter(sizes).most_common(1)[0][0]
+        # the batch runs at the size most cameras of *this* set have (issue 15: never frozen at
+        # the first set's size); the others are resized to it with their intrinsics scaled
+        hw = collections.Counter(sizes).most_common(1)[0][0]
+        if hw != self.batch_hw:
+            if self.batch_hw is not None:
+                self.counters["batch_resolution_changes"] += 1
+                self._info_throttled("pipeline", "batch resolution",
+                                     f"batch resolution changed from {self.batch_hw[1]}x{self.batch_hw[0]} to "
+                                     f"{hw[1]}x{hw[0]} (the size most cameras now send)")
+            self.batch_hw = hw
         bh, bw = self.batch_hw
         batch = np.empty((len(frames), bh, bw, 3), np.uint8)
         Ks = []
@@ -532,7 +540,8 @@ class _SurroundDepth:
         values = {**{k: f"{v:.3f}" for k, v in st_all.items()},
                   **{k: str(self.counters[k]) for k in ("sets_synced", "sets_processed", "sets_dropped_stale",
                                                         "sets_partial", "engine_errors", "processing_errors",
-                                                        "camera_outages", "resolution_changes", "qos_incompatible")}}
+                                                        "camera_outages", "resolution_changes", "batch_resolution_changes",
+                                                        "qos_incompatible")}}
         missing = [c for c in self.cams if self.state[c].missing]
         values["missing_cameras"] = ",".join(missing)
         pipe.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -400,3 +400,50 @@ def test_node_loads_the_shipped_student_by_default(env, procs, tmp_path):
     assert node.wait_log(f"model {default_checkpoint()} input {h}x{w}", 60), node.log()
     assert "engine torch" in node.log()
     assert node.stop(signal.SIGTERM) == 0, node.log()
+
+
+def test_batch_resolution_follows_the_cameras(env, procs, listener, tmp_path):
+    """Issue 15: all cameras switch 96x160 -> 48x80 (a 'preview' first, then the real size, or a
+    driver reconfigured): with output.resolution camera the depth follows, never frozen at the
+    first set's size."""
+    from sensor_msgs.msg import Image
+
+    from disdepth_core.models.checkpoint import save_student
+    from disdepth_core.models.config import ModelConfig
+    from disdepth_core.models.student import build_student
+    from disdepth_ros.conversions import array_to_image, ns_to_stamp
+
+    cams = ["CAM_FRONT", "CAM_BACK"]
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="mobilenetv2", lgconv_stages=[4], decoder_channels=[8, 16, 16, 32], num_bins=16,
+                      input_size=(64, 96))
+    ckpt = save_student(build_student(cfg).eval(), tmp_path / "student")
+    for c in cams:
+        listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+    node = Child("disdepth_ros.surround_depth_node",
+                 ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=torch",
+                  "-p", f"engine.checkpoint:={ckpt}", "-p", "engine.device:=cpu", "-p", "cloud.enabled:=false",
+                  "-p", f"cameras:={cams}".replace("'", '"'), "-p", "output.resolution:=camera",
+                  "-p", "input.qos:=reliable"],
+                 env, tmp_path / "node.log")
+    procs.append(node)
+    assert listener.wait_matched([f"/{c}/depth/image_raw" for c in cams], timeout=60), node.log()
+    pubs = {c: listener.node.create_publisher(Image, f"/{c}/image_raw", reliable(10)) for c in cams}
+    assert listener.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), 30)
+    rng = np.random.default_rng(0)
+    sizes = [(14, 14), (14, 14), (96, 160), (96, 160), (96, 160), (48, 80), (48, 80), (48, 80)]
+    for k, (h, w) in enumerate(sizes):
+        st = ns_to_stamp(1_000_000_000 + k * 200_000_000)
+        for c in cams:
+            pubs[c].publish(array_to_image(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "rgb8", stamp=st))
+        listener.spin_for(0.4)  # one set at a time: the latest-only hand-off may drop a waiting set
+    assert listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 6 for c in cams), 30), \
+        node.log()
+    for c in cams:
+        got = {stamp_ns(m): (m.height, m.width) for _, m in listener.msgs[f"/{c}/depth/image_raw"]}
+        for k, hw in enumerate(sizes):
+            t = 1_000_000_000 + k * 200_000_000
+            if t in got:
+                assert got[t] == hw, (c, k, got)
+        assert got[1_000_000_000 + 7 * 200_000_000] == (48, 80)
+    assert "batch resolution changed from 14x14 to 160x96" in node.log()
