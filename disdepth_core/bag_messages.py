@@ -9,6 +9,7 @@ message). Conventions: images ``bgr8`` on the wire, RGB in numpy; depth ``32FC1`
 from __future__ import annotations
 
 import functools
+import struct
 
 import numpy as np
 
@@ -50,6 +51,16 @@ def header(stamp_ns: int, frame_id: str):
 def stamp_ns(msg_header) -> int:
     """Nanoseconds of a message header's stamp."""
     return int(msg_header.stamp.sec) * 1_000_000_000 + int(msg_header.stamp.nanosec)
+
+
+def cdr_header_stamp_ns(raw: bytes) -> int | None:
+    """Header stamp (ns) of a serialised message that starts with a ``std_msgs/Header`` (Image,
+    CameraInfo, PointCloud2), read from its first 12 bytes: works on a truncated, undecodable
+    message. None when the CDR encapsulation or the stamp itself is not there."""
+    if len(raw) < 12 or raw[0] != 0 or raw[1] not in (0, 1):
+        return None
+    sec, nsec = struct.unpack("<iI" if raw[1] == 1 else ">iI", bytes(raw[4:12]))
+    return sec * 1_000_000_000 + nsec if nsec < 1_000_000_000 else None
 
 
 # ----------------------------------------------------------------------------- builders

@@ -29,12 +29,16 @@ def world_bag(out: Path, *, size=(64, 96), frames=3, storage="mcap", seed=0) -> 
     return out / "bag", frames_path, fr
 
 
-def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrupt=(), no_depth=(), info_from=None,
-               topics_override=None, period_ns=100_000_000) -> Path:
+def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrupt=(), corrupt_header=(),
+               duplicate=(), no_depth=(), info_from=None, stamp_of=None, cameras=None, topics_override=None,
+               period_ns=100_000_000) -> Path:
     """A bag built message by message from ``fr`` (frame ``k % F`` at step ``k``), with faults:
 
     ``drop``: {(step, cam)} images left out; ``corrupt``: {(step, cam)} images written as truncated
-    CDR; ``no_depth``: steps without depth_gt; ``info_from``: {cam: first step with CameraInfo};
+    CDR (header intact); ``corrupt_header``: {(step, cam)} images cut to 8 bytes (no stamp left);
+    ``duplicate``: {(step, cam)} images written twice; ``no_depth``: steps without depth_gt;
+    ``info_from``: {cam: first step with CameraInfo}; ``stamp_of``: step -> header stamp of all its
+    messages (default: the receive time ``t0 + step * period_ns``); ``cameras``: write only these;
     ``topics_override``: {topic: msgtype} to write instead (bad-input bags, one message each).
     """
     from rosbags.rosbag2 import Writer
@@ -52,7 +56,7 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
                 w.write(c, 1, bm.serialize(msg))
             return path
         conn = {}
-        for cam in fr.cameras:
+        for cam in cameras or fr.cameras:
             for kind, ty in (("image_raw", bm.IMAGE), ("camera_info", bm.CAMERA_INFO), ("depth_gt", bm.IMAGE)):
                 conn[(cam, kind)] = w.add_connection(f"/{cam}/{kind}", ty, typestore=ts)
         c_tf = w.add_connection("/tf_static", bm.TF_MESSAGE, typestore=ts)
@@ -62,15 +66,20 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
         H, W = fr.size
         for k in range(steps):
             t = t0 + k * period_ns
+            st = t if stamp_of is None else int(stamp_of(k))
             f = k % fr.num_frames
             for i, cam in enumerate(fr.cameras):
+                if cameras is not None and cam not in cameras:
+                    continue
                 fid = fr.frame_ids[i]
                 if (k, cam) not in drop:
-                    raw = bm.serialize(bm.image_msg(fr.images[f, i], t, fid))
-                    w.write(conn[(cam, "image_raw")], t, raw[: len(raw) // 3] if (k, cam) in corrupt else raw)
+                    raw = bm.serialize(bm.image_msg(fr.images[f, i], st, fid))
+                    raw = raw[: len(raw) // 3] if (k, cam) in corrupt else raw[:8] if (k, cam) in corrupt_header else raw
+                    for _ in range(2 if (k, cam) in duplicate else 1):
+                        w.write(conn[(cam, "image_raw")], t, raw)
                 if info_from is None or k >= info_from.get(cam, 0):
-                    w.write(conn[(cam, "camera_info")], t, bm.serialize(bm.camera_info_msg(fr.K[i], H, W, t, fid)))
+                    w.write(conn[(cam, "camera_info")], t, bm.serialize(bm.camera_info_msg(fr.K[i], H, W, st, fid)))
                 if k not in no_depth:
                     d = fr.depth[f, i]
-                    w.write(conn[(cam, "depth_gt")], t, bm.serialize(bm.depth_msg(d, d > 0, t, fid)))
+                    w.write(conn[(cam, "depth_gt")], t, bm.serialize(bm.depth_msg(d, d > 0, st, fid)))
     return path

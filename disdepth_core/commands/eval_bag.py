@@ -127,6 +127,12 @@ def run(args: argparse.Namespace) -> int:
     write_bag_report(summary, out, title=f"eval-bag: {Path(args.bag).name} ({summary['mode']}, {model['backend']})",
                      command=command)
     a = summary["accounting"]
+    for w in a["warnings"]:  # repeated stamps, duplicates: matched by arrival order, say so
+        print(f"disdepth eval-bag: warning: {w}", file=sys.stderr)
+    if not a["steps_evaluated"]:
+        raise DisdepthError(f"{args.bag}: no time step evaluated (found {a['steps_found']}, skipped: "
+                            + (", ".join(f"{r} {n}" for r, n in sorted(a["skipped"].items())) or "none")
+                            + f"); {out}/report.md has the accounting")
     m = summary["metric"]["all"]
     print(" ".join(f"{k}={m[k]:.4f}" for k in METRIC_KEYS) + f" cross_view={summary['cross_view']:.4f}")
     print(f"frames: found {a['steps_found']}, evaluated {a['steps_evaluated']}, skipped {a['skipped_total']}"

@@ -125,6 +125,7 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
     step_ms: list[float] = []
     t_start = time.perf_counter()
     bar = tqdm(desc="eval-bag", unit="frame", disable=not progress)
+    saved: dict[int, int] = {}  # stamp -> later steps saved with it
     if save_predictions is not None:
         save_predictions.mkdir(parents=True, exist_ok=True)
     for step in source:
@@ -134,7 +135,7 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
         if isinstance(pred_np, tuple):
             pred_np, conf_np = pred_np
         if pred_np is None:
-            accounting.skip(step.timestamp_ns, "no_live_output", "the node published no depth for this step")
+            accounting.skip_step(step, "no_live_output", "the node published no depth for this step")
             bar.update(1)
             continue
         step_ms.append((time.perf_counter() - t0) * 1e3)
@@ -143,15 +144,13 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
         valid = torch.from_numpy(step.gt_valid)
         mask = valid & (gt >= lo) & (gt <= hi)
         images = torch.from_numpy(step.images).permute(0, 3, 1, 2).float() / 255.0
-        frame = {"index": step.index, "timestamp_ns": step.timestamp_ns, "status": "evaluated",
+        frame = {"_order": step.order, "timestamp_ns": step.timestamp_ns, "status": "evaluated",
                  "cameras": int(step.present.sum()), "gt_pixels": int(mask.sum()),
                  "predict_ms": round(step_ms[-1], 3)}
         acc.add(pred, gt, mask, K=torch.from_numpy(step.K), T_base_cam=torch.from_numpy(step.T_base_cam),
                 valid=valid, images=images, frame=frame)
         spars.add(pred, gt, mask, torch.from_numpy(conf_np).float() if conf_np is not None else None)
-        accounting.steps_evaluated += 1
-        if step.present.sum() < len(step.cameras):
-            accounting.steps_partial += 1
+        accounting.step_evaluated(step)
         if bev is None:
             m = mask.numpy()
             bev = {"pred": bev_points(step, np.nan_to_num(pred.numpy(), nan=hi), m),
@@ -160,12 +159,13 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
         if save_predictions is not None:
             arrays = {cam: pred_np[i] for i, cam in enumerate(step.cameras) if step.present[i]}
             stamps = {f"stamp_ns.{cam}": np.int64(step.stamps_ns[cam]) for cam in arrays}
-            np.savez_compressed(save_predictions / f"{step.timestamp_ns}.npz", **arrays, **stamps)
+            n = saved[step.timestamp_ns] = saved.get(step.timestamp_ns, -1) + 1  # repeated stamps: _1, _2, ...
+            np.savez_compressed(save_predictions / f"{step.timestamp_ns}{f'_{n}' if n else ''}.npz", **arrays, **stamps)
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - t_start
     summary = acc.summary("rosbag")  # NaN metrics when nothing was evaluated; the accounting says why
-    summary["per_frame"] = sorted(summary["per_frame"] + accounting.skipped_steps, key=lambda r: r["timestamp_ns"])
+    summary["per_frame"] = accounting.per_frame(summary["per_frame"])  # bag order; index = bag step index
     summary["accounting"] = accounting.to_json()
     timings = getattr(predict, "timings", None) or []
     summary["timing"] = {
@@ -246,11 +246,22 @@ def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command:
            f"Time steps found: **{a['steps_found']}**, evaluated: **{a['steps_evaluated']}** "
            f"(of which partial, fewer cameras: {a['steps_partial']}), skipped: **{a['skipped_total']}**", ""]
     md += _table([(r, n) for r, n in sorted(a["skipped"].items())] or [("(none)", 0)], ("skip reason", "steps"))
-    md += [""] + _table([(c, a["images_found"][c], a["images_corrupt"][c], a["images_unsynced"][c],
-                          a["cameras_without_gt"][c]) for c in a["cameras"]],
-                        ("camera", "images", "corrupt", "never synchronised", "evaluated steps without GT"))
+    md += ["", "Per camera, every image message is counted once: images = evaluated + never synchronised + "
+           "corrupt + duplicate + dropped (the identity is checked; dropped = its step was skipped for that reason, "
+           "or `repeated_stamp`: replaced in the synchroniser's queue by a later image with the same stamp).", ""]
+    md += _table([(c, a["images_found"][c], a["images_evaluated"][c], a["images_unsynced"][c], a["images_corrupt"][c],
+                   a["images_duplicate"][c],
+                   ", ".join(f"{r}: {n}" for r, n in sorted(a["images_dropped"][c].items())) or "0",
+                   a["cameras_without_gt"][c]) for c in a["cameras"]],
+                 ("camera", "images", "evaluated", "never synchronised", "corrupt", "duplicate", "dropped",
+                  "evaluated steps without GT"))
     if a["corrupt_messages"]:
         md += ["", "Corrupt messages per topic: " + ", ".join(f"{t}: {n}" for t, n in a["corrupt_messages"].items())]
+    if a.get("duplicate_messages"):
+        md += ["", "Duplicate messages per topic (same stamp and bytes as an earlier one, ignored): "
+               + ", ".join(f"{t}: {n}" for t, n in a["duplicate_messages"].items())]
+    if a.get("warnings"):
+        md += ["", "Warnings:", ""] + [f"* {w}" for w in a["warnings"]]
     if summary.get("missing_cameras"):
         md += ["", f"Rig cameras without an image topic in the bag: {', '.join(summary['missing_cameras'])}"]
     if summary.get("live"):

@@ -31,6 +31,7 @@ from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, scale_intrinsics, transform_points
 from ..runtime.resize import nearest_indices, resize_rgb
 from ..sync import ApproximateTimeSync
+from .stamp_match import StampedStream, digest
 
 POLL_NS = 50_000_000  # the node polls its synchroniser every 50 ms
 SKIP_REASONS = ("no_sync_partner", "corrupt_message", "missing_camera_info", "no_gt", "max_frames", "no_live_output")
@@ -61,6 +62,11 @@ class BagInventory:
                 "topics": {t: {"type": ty, "count": n} for t, (ty, n) in sorted(self.topics.items())}}
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (YAML and decode errors span several)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no detail'}"
+
+
 def _metadata_listing(path: Path) -> str:
     """Topics a (possibly unreadable) bag's metadata.yaml lists, for error messages."""
     meta = path / "metadata.yaml" if path.is_dir() else path.parent / "metadata.yaml"
@@ -88,8 +94,7 @@ def open_bag(path: str | Path):
         reader = Reader(p)
         reader.open()
     except Exception as exc:  # noqa: BLE001 - ReaderError, OSError, sqlite/mcap decode errors
-        raise DisdepthError(f"bag {p} cannot be read ({type(exc).__name__}: {str(exc).strip() or 'no detail'}); "
-                            f"{_metadata_listing(p)}") from None
+        raise DisdepthError(f"bag {p} cannot be read ({one_line(exc)}); {_metadata_listing(p)}") from None
     topics: dict[str, tuple[str, int]] = {}
     for c in reader.connections:
         ty, n = topics.get(c.topic, (c.msgtype, 0))
@@ -131,31 +136,103 @@ class StaticTransforms:
 
 
 # ----------------------------------------------------------------------------- accounting
+class AccountingError(RuntimeError):
+    """Internal error: the accounting identities do not hold (a bug in eval-bag, not bad input)."""
+
+
+IMAGE_IDENTITY = ("images_found == images_evaluated + images_unsynced + images_corrupt + images_duplicate "
+                  "+ sum(images_dropped)")
+
+
 @dataclasses.dataclass
 class BagAccounting:
-    """Where every time step and image of the bag went. ``steps_found == steps_evaluated + sum(skipped)``."""
+    """Where every time step and image of the bag went; :meth:`check` asserts the two identities:
+
+    ``steps_found == steps_evaluated + sum(skipped)`` and, per camera, :data:`IMAGE_IDENTITY`:
+    every image message is evaluated (part of an evaluated step), never synchronised, corrupt
+    (undecodable), a duplicate (same stamp and bytes as an earlier one) or dropped for a reason
+    (``images_dropped[cam][reason]``: its step was skipped for that reason, or ``repeated_stamp``:
+    a later image with the same stamp replaced it in the synchroniser's queue).
+    """
 
     cameras: list[str]
     images_found: dict[str, int] = dataclasses.field(default_factory=dict)
-    images_corrupt: dict[str, int] = dataclasses.field(default_factory=dict)
+    images_evaluated: dict[str, int] = dataclasses.field(default_factory=dict)
     images_unsynced: dict[str, int] = dataclasses.field(default_factory=dict)
+    images_corrupt: dict[str, int] = dataclasses.field(default_factory=dict)
+    images_duplicate: dict[str, int] = dataclasses.field(default_factory=dict)
+    images_dropped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     corrupt_messages: dict[str, int] = dataclasses.field(default_factory=dict)  # per topic, all topics
+    duplicate_messages: dict[str, int] = dataclasses.field(default_factory=dict)  # per topic, all topics
     cameras_without_gt: dict[str, int] = dataclasses.field(default_factory=dict)  # in evaluated steps
     steps_found: int = 0
     steps_synced: int = 0
     steps_evaluated: int = 0
-    steps_partial: int = 0  # evaluated with fewer cameras than the rig (drop_camera policy)
+    steps_partial: int = 0  # evaluated with fewer cameras than the rig (drop_camera policy, corrupt image)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
-    skipped_steps: list[dict] = dataclasses.field(default_factory=list)  # {timestamp_ns, reason, detail}
+    skipped_steps: list[dict] = dataclasses.field(default_factory=list)  # {timestamp_ns, reason, detail, _order}
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
-    def skip(self, stamp_ns: int, reason: str, detail: str = "") -> None:
+    def __post_init__(self):
+        for d in (self.images_found, self.images_evaluated, self.images_unsynced, self.images_corrupt,
+                  self.images_duplicate, self.cameras_without_gt):
+            for c in self.cameras:
+                d.setdefault(c, 0)
+        for c in self.cameras:
+            self.images_dropped.setdefault(c, {})
+
+    def drop_images(self, cameras, reason: str) -> None:
+        for c in cameras:
+            self.images_dropped[c][reason] = self.images_dropped[c].get(reason, 0) + 1
+
+    def skip(self, stamp_ns: int, reason: str, detail: str = "", *, cameras=(), order: tuple = ()) -> None:
+        """Skip one time step; ``cameras``: its decoded images, dropped for ``reason``; ``order``: the
+        step's (timestamp_ns, arrival) sort key for :meth:`per_frame`."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        self.skipped_steps.append({"timestamp_ns": int(stamp_ns), "status": f"skipped:{reason}", "detail": detail})
+        self.drop_images(cameras, reason)
+        self.skipped_steps.append({"timestamp_ns": int(stamp_ns), "status": f"skipped:{reason}", "detail": detail,
+                                   "_order": order or (int(stamp_ns), 0)})
+
+    def skip_step(self, step: BagStep, reason: str, detail: str = "") -> None:
+        """Skip a step :class:`BagSource` yielded (e.g. ``no_live_output``)."""
+        self.skip(step.timestamp_ns, reason, detail, cameras=step.present_cameras, order=step.order)
+
+    def step_evaluated(self, step: BagStep) -> None:
+        self.steps_evaluated += 1
+        if step.present.sum() < len(step.cameras):
+            self.steps_partial += 1
+        for c in step.present_cameras:
+            self.images_evaluated[c] += 1
+
+    def per_frame(self, evaluated_rows: list[dict]) -> list[dict]:
+        """Evaluated rows (with ``_order``) and skipped rows in bag order, ``index`` = the bag step index."""
+        rows = sorted(evaluated_rows + [dict(r) for r in self.skipped_steps], key=lambda r: tuple(r["_order"]))
+        for i, r in enumerate(rows):
+            r.pop("_order")
+            r["index"] = i
+        return rows
+
+    def check(self) -> None:
+        """Raise :class:`AccountingError` when an identity does not hold."""
+        bad = []
+        if self.steps_found != self.steps_evaluated + sum(self.skipped.values()):
+            bad.append(f"steps: found {self.steps_found} != evaluated {self.steps_evaluated} + skipped "
+                       f"{sum(self.skipped.values())}")
+        for c in self.cameras:
+            parts = (self.images_evaluated[c], self.images_unsynced[c], self.images_corrupt[c],
+                     self.images_duplicate[c], sum(self.images_dropped[c].values()))
+            if self.images_found[c] != sum(parts):
+                bad.append(f"{c}: images found {self.images_found[c]} != evaluated + unsynced + corrupt + duplicate "
+                           f"+ dropped = {' + '.join(map(str, parts))}")
+        if bad:
+            raise AccountingError("internal error, eval-bag accounting does not add up: " + "; ".join(bad))
 
     def to_json(self) -> dict:
+        self.check()
         d = dataclasses.asdict(self)
         d.pop("skipped_steps")
         d["skipped_total"] = sum(self.skipped.values())
+        d["image_identity"] = IMAGE_IDENTITY + " (holds for every camera)"
         return d
 
 
@@ -166,7 +243,9 @@ class BagStep:
 
     images (V, H, W, 3) uint8 RGB; stamps_ns {cam: image header stamp}; K (V, 3, 3) float64 at
     (H, W); T_base_cam (V, 4, 4) float64; gt (V, H, W) float32 metres (0 = none); gt_valid (V, H, W)
-    bool; present (V,) bool; timestamp_ns = the earliest image stamp of the set.
+    bool; present (V,) bool; timestamp_ns = the earliest image stamp of the set; occurrence = the
+    stamp's occurrence (arrival order among images with the same stamp, :mod:`.stamp_match`);
+    arrival = bag position of the step's first image (orders steps that share a stamp).
     """
 
     index: int
@@ -180,6 +259,17 @@ class BagStep:
     gt: np.ndarray
     gt_valid: np.ndarray
     gt_source: str
+    occurrence: int = 0
+    arrival: int = 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Sort key of the step in the bag: (timestamp_ns, arrival)."""
+        return self.timestamp_ns, self.arrival
+
+    @property
+    def present_cameras(self) -> list[str]:
+        return [c for c, p in zip(self.cameras, self.present) if p]
 
 
 @dataclasses.dataclass
@@ -220,6 +310,9 @@ class SyncSettings:
                    min_cameras=int(sync["min_cameras"]))
 
 
+_Image = collections.namedtuple("_Image", "arrival key rgb")  # a synchroniser item; rgb None = corrupt
+
+
 class _Pending:
     __slots__ = ("set", "recv_ns")
 
@@ -258,6 +351,10 @@ class BagSource:
         present = [c for c in wanted if t.image.format(camera=c) in inv.topics]
         if not present:
             raise DisdepthError(f"{inv.path}: no camera topics ({t.image} for {', '.join(wanted)}); "
+                                f"the bag contains: {inv.describe()}")
+        if not any(inv.topics[t.image.format(camera=c)][1] for c in present):
+            raise DisdepthError(f"{inv.path}: the camera topics have no messages "
+                                f"({', '.join(t.image.format(camera=c) for c in present)}: 0 each); "
                                 f"the bag contains: {inv.describe()}")
         self.missing_cameras = [c for c in wanted if c not in present]
         self.rig = rig.subset(present)
@@ -367,60 +464,43 @@ class BagSource:
                 topic_kind[t.depth_gt.format(camera=c)] = ("depth", c)
         if self.gt_mode == "lidar":
             topic_kind[t.lidar] = ("lidar", None)
-        for c in cams:
-            acc.images_found[c] = acc.images_corrupt[c] = acc.images_unsynced[c] = acc.cameras_without_gt[c] = 0
         if self.corrupt_tf:
             acc.corrupt_messages[t.tf_static] = self.corrupt_tf
-        self._info: dict[str, dict[int, tuple[np.ndarray, tuple[int, int]]]] = {c: {} for c in cams}
-        self._depth: dict[str, dict[int, tuple[int, object]]] = {c: {} for c in cams}  # stamp -> (recv, msg)
-        self._lidar: dict[int, tuple[int, object]] = {}
-        self._images: list[tuple[str, int, str]] = []  # (cam, stamp, 'ok'|'corrupt') of every image
-        self._synced: set[tuple[str, int]] = set()
+        # one StampedStream per topic: every stamp lookup follows the rule of stamp_match
+        self.streams = {topic: StampedStream(topic) for topic in topic_kind}
+        self._info = {c: self.streams[t.camera_info.format(camera=c)] for c in cams}
+        self._depth = {c: self.streams[t.depth_gt.format(camera=c)] for c in cams} if self.gt_mode == "depth" else {}
+        self._lidar = self.streams.get(t.lidar)
+        self._queued: dict[int, tuple[int, str, str]] = {}  # arrival -> (stamp, cam, ok|corrupt): fed, in no set yet
+        self._orphans: list[tuple[int, int, str, str]] = []  # (stamp, arrival, cam, status): images in no set
         self._set_spans: list[tuple[int, int]] = []
         pending: collections.deque[_Pending] = collections.deque()
-        index = 0
+        index = arrival = 0
         next_poll = None
         try:
             for conn, recv, raw in self.reader.messages(connections=self._conns(list(topic_kind))):
                 kind, cam = topic_kind[conn.topic]
                 if next_poll is None:
                     next_poll = recv + POLL_NS
-                while recv >= next_poll:  # the node's 20 Hz timer, in bag time
-                    for s in sync.poll(next_poll):
-                        pending.append(_Pending(s, next_poll))
-                    next_poll += POLL_NS
-                try:
-                    msg = bm.deserialize(raw, conn.msgtype)
-                    decoded = self._decode(kind, msg)
-                except Exception:  # noqa: BLE001 - corrupt/undecodable message: counted, never fatal
-                    acc.corrupt_messages[conn.topic] = acc.corrupt_messages.get(conn.topic, 0) + 1
-                    if kind == "image":
-                        acc.images_found[cam] += 1
-                        acc.images_corrupt[cam] += 1
-                        self._images.append((cam, int(recv), "corrupt"))
-                    continue
+                if recv >= next_poll:
+                    while recv >= next_poll:  # the node's 20 Hz timer, in bag time
+                        self._emitted(sync.poll(next_poll), next_poll, pending)
+                        next_poll += POLL_NS
+                    self._prune(recv)
                 if kind == "image":
-                    stamp = bm.stamp_ns(msg.header)
-                    acc.images_found[cam] += 1
-                    self._images.append((cam, stamp, "ok"))
-                    for s in sync.add(cam, stamp, decoded, recv):
-                        pending.append(_Pending(s, recv))
-                elif kind == "info":
-                    self._info[cam][bm.stamp_ns(msg.header)] = decoded
-                elif kind == "depth":
-                    self._depth[cam][bm.stamp_ns(msg.header)] = (recv, decoded)
+                    arrival += 1
+                    self._add_image(sync, pending, conn, cam, recv, raw, arrival)
                 else:
-                    self._lidar[bm.stamp_ns(msg.header)] = (recv, decoded)
+                    self._add_message(kind, conn, recv, raw)
                 while pending and recv - pending[0].recv_ns > self.gt_wait_ns:
                     step = self._finalize(pending.popleft().set, index)
                     if step is not None:
                         index += 1
                         yield step
-                self._prune(recv)
         except DisdepthError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bag that breaks while being read
-            raise DisdepthError(f"bag {self.inventory.path} broke while reading ({type(exc).__name__}: {exc}); "
+            raise DisdepthError(f"bag {self.inventory.path} broke while reading ({one_line(exc)}); "
                                 f"the bag contains: {self.inventory.describe()}") from None
         while pending:
             step = self._finalize(pending.popleft().set, index)
@@ -429,9 +509,54 @@ class BagSource:
                 yield step
         self._account_orphans()
 
+    def _emitted(self, sets, recv: int, pending) -> None:
+        for s in sets:
+            for it in s.items.values():
+                self._queued.pop(it.arrival, None)
+            pending.append(_Pending(s, recv))
+
+    def _add_image(self, sync, pending, conn, cam: str, recv: int, raw: bytes, arrival: int) -> None:
+        """Decode one image and feed the synchroniser; a corrupt one whose header stamp is readable goes
+        in as a placeholder so that the other cameras of its step still form a set."""
+        acc, topic = self.accounting, conn.topic
+        acc.images_found[cam] += 1
+        try:
+            msg = bm.deserialize(raw, conn.msgtype)
+            rgb, stamp = bm.image_to_rgb(msg), bm.stamp_ns(msg.header)
+        except Exception:  # noqa: BLE001 - corrupt/undecodable message: counted, never fatal
+            rgb, stamp = None, bm.cdr_header_stamp_ns(raw)
+        key = None if stamp is None else self.streams[topic].add(stamp, None, recv_ns=recv, raw_digest=digest(raw))
+        if stamp is not None and key is None:
+            acc.images_duplicate[cam] += 1
+            acc.duplicate_messages[topic] = acc.duplicate_messages.get(topic, 0) + 1
+            return
+        if rgb is None:
+            acc.images_corrupt[cam] += 1
+            acc.corrupt_messages[topic] = acc.corrupt_messages.get(topic, 0) + 1
+            if stamp is None:  # not even a stamp: placed by its receive time
+                self._orphans.append((int(recv), arrival, cam, "corrupt"))
+                return
+        prev = sync.queues[cam].get(stamp)
+        if prev is not None:  # the synchroniser replaces a queued item of the same stamp (message_filters)
+            p_stamp, _, p_status = self._queued.pop(prev.arrival)
+            self._orphans.append((p_stamp, prev.arrival, cam, "displaced" if p_status == "ok" else p_status))
+            if p_status == "ok":
+                acc.drop_images([cam], "repeated_stamp")
+        self._queued[arrival] = (stamp, cam, "ok" if rgb is not None else "corrupt")
+        self._emitted(sync.add(cam, stamp, _Image(arrival, key, rgb), recv), recv, pending)
+
+    def _add_message(self, kind: str, conn, recv: int, raw: bytes) -> None:
+        acc, topic = self.accounting, conn.topic
+        try:
+            msg = bm.deserialize(raw, conn.msgtype)
+            decoded = self._decode(kind, msg)
+        except Exception:  # noqa: BLE001 - corrupt/undecodable message: counted, never fatal
+            acc.corrupt_messages[topic] = acc.corrupt_messages.get(topic, 0) + 1
+            return
+        if self.streams[topic].add(bm.stamp_ns(msg.header), decoded, recv_ns=recv, raw_digest=digest(raw)) is None:
+            acc.duplicate_messages[topic] = acc.duplicate_messages.get(topic, 0) + 1
+
     def _decode(self, kind: str, msg):
-        if kind == "image":
-            return bm.image_to_rgb(msg)
         if kind == "info":
             K = bm.camera_info_to_K(msg)
             if not (np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0 and msg.height > 0 and msg.width > 0):
@@ -442,70 +567,70 @@ class BagSource:
         return bm.pointcloud_to_array(msg, ["x", "y", "z"])
 
     def _prune(self, recv: int) -> None:
+        """Forget messages received more than gt_wait + 5 s ago (every stream; CameraInfo keeps its latest)."""
         horizon = recv - self.gt_wait_ns - 5_000_000_000
-        for d in (*self._depth.values(), self._lidar):
-            if len(d) > 64:
-                for k in [k for k, (r, _) in d.items() if r < horizon]:
-                    del d[k]
+        for st in self.streams.values():
+            st.prune(horizon)
 
-    def _camera_info(self, cam: str, stamp: int):
-        infos = self._info[cam]
-        if not infos:
-            return None
-        if stamp in infos:
-            return infos[stamp]
-        before = [s for s in infos if s <= stamp]
-        return infos[max(before)] if before else infos[min(infos)]
+    def buffered(self) -> dict[str, int]:
+        """Messages held per topic now (bounded by the prune horizon; for tests and diagnostics)."""
+        return {topic: len(st) for topic, st in getattr(self, "streams", {}).items()}
 
     def _finalize(self, s, index: int) -> BagStep | None:
         acc, cams = self.accounting, self.cameras
         acc.steps_synced += 1
         stamps = {c: int(v) for c, v in s.stamps.items()}
-        for c, v in stamps.items():
-            self._synced.add((c, v))
+        items = s.items
         t0 = min(stamps.values())
+        order = (t0, min(it.arrival for it in items.values()))
         self._set_spans.append((t0, max(stamps.values())))
+        ok = [c for c in stamps if items[c].rgb is not None]  # the others are corrupt placeholders (counted)
+        corrupt = [c for c in stamps if c not in ok]
+        if not ok:
+            acc.skip(t0, "corrupt_message", f"corrupt image of {', '.join(corrupt)}", order=order)
+            return None
         if self.max_steps and index >= self.max_steps:
-            acc.skip(t0, "max_frames", f"beyond --max-frames {self.max_steps}")
+            acc.skip(t0, "max_frames", f"beyond --max-frames {self.max_steps}", cameras=ok, order=order)
             return None
-        no_info = [c for c in stamps if self._camera_info(c, stamps[c]) is None]
+        no_info = [c for c in ok if self._info[c].latest(items[c].key) is None]
         if no_info:
-            acc.skip(t0, "missing_camera_info", f"no CameraInfo yet for {', '.join(no_info)}")
+            acc.skip(t0, "missing_camera_info", f"no CameraInfo yet for {', '.join(no_info)}", cameras=ok,
+                     order=order)
             return None
-        sizes = [s.items[c].shape[:2] for c in stamps]
+        occurrence = items[min(ok, key=lambda c: stamps[c])].key[1]
+        sizes = [items[c].rgb.shape[:2] for c in ok]
         H, W = collections.Counter(sizes).most_common(1)[0][0]
         V = len(cams)
         images = np.zeros((V, H, W, 3), np.uint8)
         present = np.zeros(V, bool)
         K = np.tile(np.eye(3), (V, 1, 1))
         for i, c in enumerate(cams):
-            info = self._camera_info(c, stamps.get(c, t0)) if c in stamps else self._camera_info(c, t0)
+            info = self._info[c].latest(items[c].key if c in ok else (t0, occurrence))
             if info is not None:
                 K_info, info_hw = info
                 K[i] = scale_intrinsics(torch.from_numpy(K_info), info_hw, (H, W)).numpy() if info_hw != (H, W) else K_info
             else:
                 K[i] = scale_intrinsics(self.rig.K[i], self.rig.sizes[i], (H, W)).numpy()
-            if c in stamps:
+            if c in ok:
                 present[i] = True
-                img = s.items[c]
+                img = items[c].rgb
                 images[i] = img if img.shape[:2] == (H, W) else resize_rgb(img[None], (H, W))[0].numpy()
         gt = np.zeros((V, H, W), np.float32)
         if self.gt_mode == "depth":
             for i, c in enumerate(cams):
-                hit = self._depth[c].get(stamps[c]) if c in stamps else None
-                if hit is None:
+                d = self._depth[c].exact(items[c].key) if c in ok else None
+                if d is None:
                     continue
-                d = hit[1]
                 if d.shape != (H, W):
                     d = d[nearest_indices(d.shape[0], H)][:, nearest_indices(d.shape[1], W)]
                 gt[i] = np.where(np.isfinite(d) & (d > 0), d, 0.0)
             source = "dense depth_gt"
         else:
-            near = [k for k in self._lidar if abs(k - t0) <= self.sync_cfg.slop * 1e9]
+            hit = self._lidar.nearest(t0, int(self.sync_cfg.slop * 1e9), occurrence)
             source = "lidar"
-            if near:
-                k = min(near, key=lambda k: abs(k - t0))
-                pts = torch.from_numpy(self._lidar[k][1][:, :3].astype(np.float64))
+            if hit is not None:
+                (k, _), cloud = hit
+                pts = torch.from_numpy(cloud[:, :3].astype(np.float64))
                 pts = pts[torch.isfinite(pts).all(1)]
                 T_base_lidar = torch.from_numpy(self.T_base_lidar)
                 for i in range(V):
@@ -517,25 +642,29 @@ class BagSource:
                 source = f"lidar sweep {k}"
         valid = (gt > 0) & present[:, None, None]
         if not valid.any():
-            acc.skip(t0, "no_gt", f"no {'depth_gt' if self.gt_mode == 'depth' else 'LiDAR sweep'} for this step")
+            acc.skip(t0, "no_gt", f"no {'depth_gt' if self.gt_mode == 'depth' else 'LiDAR sweep'} for this step",
+                     cameras=ok, order=order)
             return None
         for i, c in enumerate(cams):
             if present[i] and not valid[i].any():
                 acc.cameras_without_gt[c] += 1
-        return BagStep(index=index, timestamp_ns=t0, cameras=list(cams), present=present, stamps_ns=stamps,
-                       images=images, K=K, T_base_cam=self.T_base_cam.copy(), gt=gt, gt_valid=valid, gt_source=source)
+        return BagStep(index=index, timestamp_ns=t0, cameras=list(cams), present=present,
+                       stamps_ns={c: stamps[c] for c in ok}, images=images, K=K, T_base_cam=self.T_base_cam.copy(),
+                       gt=gt, gt_valid=valid, gt_source=source, occurrence=occurrence, arrival=order[1])
 
     def _account_orphans(self) -> None:
-        """Images never part of a set -> per-camera counts; groups of them not near any set -> skipped steps."""
+        """Images never part of a set -> per-camera counts; groups of them not near any set -> skipped steps;
+        the streams' repeated-stamp and duplicate warnings."""
         acc = self.accounting
         slop = int(self.sync_cfg.slop * 1e9)
-        orphans = sorted((stamp, cam, status) for cam, stamp, status in self._images
-                         if status == "corrupt" or (cam, stamp) not in self._synced)
-        for _, cam, status in orphans:
+        for arr, (stamp, cam, status) in self._queued.items():
+            self._orphans.append((stamp, arr, cam, status))
             if status == "ok":
                 acc.images_unsynced[cam] += 1
+        self._queued.clear()
+        orphans = sorted(self._orphans)
         spans = sorted(self._set_spans)
-        groups: list[list[tuple[int, str, str]]] = []
+        groups: list[list[tuple[int, int, str, str]]] = []
         for o in orphans:
             if groups and o[0] - groups[-1][-1][0] < slop:
                 groups[-1].append(o)
@@ -545,13 +674,17 @@ class BagSource:
         for g in groups:
             lo, hi = g[0][0], g[-1][0]
             if any(a - slop < hi and lo < b + slop for a, b in spans):
-                continue  # the rest of an evaluated (partial) step
+                continue  # the rest of a synchronised step (partial, or an image replaced by a repeated stamp)
             steps += 1
-            corrupt = sorted({c for _, c, st in g if st == "corrupt"})
-            got = sorted({c for _, c, st in g if st == "ok"})
+            order = (lo, min(o[1] for o in g))
+            corrupt = sorted({c for *_, c, st in g if st == "corrupt"})
+            got = sorted({c for *_, c, st in g if st != "corrupt"})
             if corrupt:
-                acc.skip(lo, "corrupt_message", f"corrupt image of {', '.join(corrupt)}")
+                acc.skip(lo, "corrupt_message", f"corrupt image of {', '.join(corrupt)}", order=order)
             else:
                 missing = [c for c in self.cameras if c not in got]
-                acc.skip(lo, "no_sync_partner", f"only {', '.join(got)}; no partner from {', '.join(missing)}")
+                acc.skip(lo, "no_sync_partner", f"only {', '.join(got)}; no partner from {', '.join(missing)}",
+                         order=order)
         acc.steps_found = steps
+        for st in self.streams.values():
+            acc.warnings.extend(st.warnings())

@@ -10,6 +10,7 @@ summary; :func:`write_report` turns it into ``metrics.json``, ``report.md`` and 
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -230,8 +231,10 @@ def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     if per_frame:
         keys = sorted({k for f in per_frame for k in f}, key=lambda k: (k not in ("index", "timestamp_ns"), k))
-        lines = [",".join(keys)] + [",".join("" if f.get(k) is None else str(f.get(k)) for k in keys) for f in per_frame]
-        (out / "per_frame.csv").write_text("\n".join(lines) + "\n")
+        with open(out / "per_frame.csv", "w", newline="") as fh:  # csv quotes a detail with commas
+            w = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
+            w.writeheader()
+            w.writerows(per_frame)
     pngs = [plot_camera_bars(summary, out / "per_camera.png"), plot_error_by_distance(summary, out / "error_vs_distance.png")]
     for i, ex in enumerate(examples):
         pngs.append(plot_mosaic(ex, out / f"mosaic_{i}.png", max_depth=summary["depth_range"][1]))
