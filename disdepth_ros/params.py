@@ -43,6 +43,12 @@ class OutputParams:
 
     depth_topic: str = cfg_field("/{camera}/depth/image_raw", help="depth image topic per camera")
     depth_info_topic: str = cfg_field("/{camera}/depth/camera_info", help="CameraInfo of the depth image per camera")
+    confidence: bool = cfg_field(
+        True, help="publish the per-pixel depth confidence (needs a model with a bin head; else logged once, not published)"
+    )
+    confidence_topic: str = cfg_field(
+        "/{camera}/depth/confidence", help="32FC1 confidence in [0, 1] per camera, same header and size as the depth"
+    )
     depth_encoding: str = cfg_field(
         "32FC1", choices=("32FC1", "16UC1"),
         help="32FC1 metres (NaN invalid, +Inf beyond range) or 16UC1 millimetres (0 invalid)",
@@ -65,6 +71,9 @@ class CloudParams:
     voxel_size: float = cfg_field(0.0, min=0, help="keep one point per voxel of this edge (m); 0 = off")
     max_range: float = cfg_field(50.0, gt=0, help="drop points with z-depth beyond this (m)")
     rgb: bool = cfg_field(True, help="add the packed rgb field (depth_image_proc layout)")
+    min_confidence: float = cfg_field(
+        0.0, min=0, max=1, help="drop points whose depth confidence is lower; 0 = keep all (needs a bin-head model)"
+    )
 
 
 @dataclasses.dataclass
@@ -117,7 +126,8 @@ class SurroundDepthParams:
         if self.sync.min_cameras > len(self.cameras):
             raise ConfigError(f"{self.sync.min_cameras} > number of cameras ({len(self.cameras)})", key="sync.min_cameras")
         for key, topic in (("input.image_topic", self.input.image_topic), ("output.depth_topic", self.output.depth_topic),
-                           ("output.depth_info_topic", self.output.depth_info_topic)):
+                           ("output.depth_info_topic", self.output.depth_info_topic),
+                           ("output.confidence_topic", self.output.confidence_topic)):
             if len(self.cameras) > 1 and "{camera}" not in topic:
                 raise ConfigError(f"{topic!r} must contain '{{camera}}' to name one topic per camera", key=key)
 

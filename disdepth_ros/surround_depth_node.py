@@ -3,8 +3,8 @@
 Pipeline (threads): executor thread = image/CameraInfo callbacks (convert + check, then the
 approximate-time synchroniser) -> :class:`LatestSlot` (one set, newest wins, stale sets are
 counted) -> one inference worker thread (one ``engine.infer`` for all cameras of the set,
-then depth images, their CameraInfo and the merged cloud are published with the input
-stamps). Bad input is reported per camera and cause and never stops the node.
+then depth images, their CameraInfo, the per-pixel depth confidence (bin-head models) and the
+merged cloud are published with the input stamps). Bad input is reported per camera and cause and never stops the node.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from disdepth_core.sync import ApproximateTimeSync, SyncedSet
 
 from .conversions import (
     ImageError,
+    array_to_image,
     camera_info_to_K,
     checked_pixels,
     cloud_to_pointcloud2,
@@ -167,6 +168,16 @@ class _SurroundDepth:
         self.pub_info = {c: self._advertise(CameraInfo, p.output.depth_info_topic.format(camera=c)) for c in self.cams}
         self.pub_cloud = self._advertise(PointCloud2, p.cloud.topic) if p.cloud.enabled else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # confidence: only a model with a bin head has one; without it the topic is not advertised
+        self.has_confidence = bool(getattr(self.engine, "provides_confidence", False))
+        self.pub_conf = ({c: self._advertise(Image, p.output.confidence_topic.format(camera=c)) for c in self.cams}
+                         if p.output.confidence and self.has_confidence else {})
+        if not self.has_confidence and (p.output.confidence or p.cloud.min_confidence > 0):
+            self.get_logger().info(
+                f"the model gives no per-pixel confidence (regression head, or an export without it): "
+                f"{p.output.confidence_topic} not published"
+                + (f"; cloud.min_confidence {p.cloud.min_confidence} ignored (all points kept)"
+                   if p.cloud.min_confidence > 0 else ""))
 
         self.tf_status = self._publish_tf_static() if p.publish_tf_static else "disabled by publish_tf_static"
         if p.cloud.frame_id != self.rig.base_frame:
@@ -180,8 +191,10 @@ class _SurroundDepth:
             f"{len(self.cams)} cameras [{', '.join(self.cams)}] rig '{self.rig.name}'; engine {e.backend} on "
             f"{self.engine.device} model {model} input {self.engine.input_size[0]}x{self.engine.input_size[1]} "
             f"(warm-up {self.warmup_ms:.0f} ms); output "
-            f"{p.output.depth_encoding} at {p.output.resolution} resolution; cloud "
+            f"{p.output.depth_encoding} at {p.output.resolution} resolution, confidence "
+            f"{'on' if self.pub_conf else 'off'}; cloud "
             f"{'on' if p.cloud.enabled else 'off'} (stride {p.cloud.stride}, max {p.cloud.max_range} m, "
+            f"min confidence {p.cloud.min_confidence if self.has_confidence else 0}, "
             f"rgb {p.cloud.rgb}, frame {p.cloud.frame_id}); sync slop {p.sync.slop} s queue {p.sync.queue_size} "
             f"policy {p.sync.missing_policy} timeout {p.sync.missing_timeout} s; input QoS {p.input.qos} "
             f"({p.input.transport}), output QoS {p.output.qos}; /tf_static: {self.tf_status}"
@@ -238,10 +251,12 @@ class _SurroundDepth:
     def _cleanup(self) -> None:
         """Release the engine and the publishers (after ``_deactivate``)."""
         self._deactivate()
-        for pub in [*self.pub_depth.values(), *self.pub_info.values(), self.pub_cloud, self.pub_diag]:
+        for pub in [*self.pub_depth.values(), *self.pub_info.values(), *self.pub_conf.values(), self.pub_cloud,
+                    self.pub_diag]:
             if pub is not None:
                 self.destroy_publisher(pub)
         self.pub_depth, self.pub_info, self.pub_cloud, self.pub_diag = {}, {}, None, None
+        self.pub_conf = {}
         self.engine = None
 
     # ------------------------------------------------------------------ parameters
@@ -465,10 +480,14 @@ class _SurroundDepth:
         depth = result.depth
         K_out = torch.stack([scale_intrinsics(K, (bh, bw), out_hw) for K in Ks])
         depth_np = depth.detach().to("cpu", torch.float32).numpy()
+        conf = result.confidence
+        conf_np = conf.detach().to("cpu", torch.float32).numpy() if conf is not None and self.pub_conf else None
         for j, (cam, f) in enumerate(zip(cams, frames, strict=True)):
             frame_id = f.frame_id or self.rig.frame_ids[self.cams.index(cam)]
             self.pub_depth[cam].publish(depth_to_image(depth_np[j], p.output.depth_encoding, stamp=f.stamp,
                                                        frame_id=frame_id))
+            if conf_np is not None:  # the depth image's header and size exactly
+                self.pub_conf[cam].publish(array_to_image(conf_np[j], "32FC1", stamp=f.stamp, frame_id=frame_id))
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
             self.state[cam].latency_ms.append((time.monotonic_ns() - f.recv_ns) / 1e6)
         t_depth = time.perf_counter()
@@ -481,6 +500,7 @@ class _SurroundDepth:
             cloud = depth_to_cloud(
                 depth, K_out.to(depth.device), self.rig.T_base_cam[idx].to(depth.device), colors=colors,
                 stride=p.cloud.stride, max_range=p.cloud.max_range, voxel_size=p.cloud.voxel_size,
+                confidence=conf, min_confidence=p.cloud.min_confidence if conf is not None else 0.0,
             )
             self.pub_cloud.publish(cloud_to_pointcloud2(cloud, stamp=frames[0].stamp, frame_id=p.cloud.frame_id))
         done = time.monotonic_ns()
