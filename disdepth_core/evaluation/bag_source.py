@@ -31,7 +31,7 @@ from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, scale_intrinsics, transform_points
 from ..runtime.resize import nearest_indices, resize_rgb
 from ..sync import ApproximateTimeSync
-from .stamp_match import StampedStream, digest
+from .stamp_match import StampedStream, digest, stream_warnings
 
 POLL_NS = 50_000_000  # the node polls its synchroniser every 50 ms
 SKIP_REASONS = ("no_sync_partner", "corrupt_message", "missing_camera_info", "no_gt", "max_frames", "no_live_output")
@@ -686,5 +686,4 @@ class BagSource:
                 acc.skip(lo, "no_sync_partner", f"only {', '.join(got)}; no partner from {', '.join(missing)}",
                          order=order)
         acc.steps_found = steps
-        for st in self.streams.values():
-            acc.warnings.extend(st.warnings())
+        acc.warnings.extend(stream_warnings(self.streams.values()))

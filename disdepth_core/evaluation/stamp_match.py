@@ -16,8 +16,8 @@ frame's ground truth, predictions written over each other), so every stream (one
    within the sync slop (ties: the earlier stamp); of the sweeps with that stamp, the one with the
    step's occurrence, else the latest.
 
-A stream that repeats stamps or carries duplicates reports it (:meth:`StampedStream.warnings`: the
-caller prints a warning saying that arrival order was used). Memory stays bounded: :meth:`prune`
+Streams that repeat stamps or carry duplicates are reported (:func:`stream_warnings`: the caller
+prints a warning saying that arrival order was used). Memory stays bounded: :meth:`prune`
 forgets messages received before a horizon, keeping the latest of them as rule 4's fallback.
 """
 
@@ -104,14 +104,19 @@ class StampedStream:
         for s in [s for s, (_, last) in self._seen.items() if last < horizon_ns and s not in kept]:
             del self._seen[s]
 
-    def warnings(self) -> list[str]:
-        """One line per rule 1 / rule 2 event kind on this stream (empty when none)."""
-        out = []
-        if self.repeated:
-            out.append(f"{self.topic}: {self.repeated} message(s) repeat an earlier header stamp; matched by "
-                       "arrival order within the topic (the k-th message stamped s goes with the k-th of the "
-                       "other topics of its camera)")
-        if self.duplicates:
-            out.append(f"{self.topic}: {self.duplicates} duplicate message(s) (same stamp and bytes as an earlier "
-                       "one) ignored")
-        return out
+
+def stream_warnings(streams) -> list[str]:
+    """At most two lines over ``streams``: the topics that repeat stamps (rule 1) and carry duplicates (rule 2)."""
+    def listing(pairs):
+        items = [f"{t} {n}" for t, n in pairs if n]
+        return f"{len(items)} topic(s): " + ", ".join(items[:8]) + (f", ... {len(items) - 8} more" if len(items) > 8 else "")
+
+    out = []
+    rep = [(st.topic, st.repeated) for st in streams]
+    if any(n for _, n in rep):
+        out.append("messages repeat an earlier header stamp on " + listing(rep) + "; matched by arrival order "
+                   "within each camera (the k-th image stamped s takes the k-th depth / CameraInfo stamped s)")
+    dup = [(st.topic, st.duplicates) for st in streams]
+    if any(n for _, n in dup):
+        out.append("duplicate messages (same stamp and bytes as an earlier one) ignored on " + listing(dup))
+    return out
