@@ -122,6 +122,7 @@ class ApproximateTimeSync:
         self.timeout_ns = None if timeout_s is None else int(round(timeout_s * 1e9))
         self.policy = policy
         self.min_streams = int(min_streams)
+        self.excluded: set[Hashable] = set()  # drop_camera: streams left out like missing ones (see exclude)
         self.callback = callback
         self.queues: dict[Hashable, dict[int, Any]] = {k: {} for k in self.keys}
         self.stats: dict[Hashable, StreamStats] = {k: StreamStats() for k in self.keys}
@@ -183,6 +184,19 @@ class ApproximateTimeSync:
             present = self._present(now_ns)
         return [k for k in self.keys if k not in present]
 
+    def exclude(self, key: Hashable, excluded: bool = True) -> None:
+        """Leave stream ``key`` out of matching (``'drop_camera'`` only), as if it were missing:
+        for a stream that publishes but whose stamps never fall within the slop of the others
+        (a camera with a skewed clock), which would otherwise block every set. Its queued items
+        are dropped; the sets the others were waiting with are emitted by the next ``add``/``poll``.
+        ``excluded=False`` takes it back."""
+        with self._lock:
+            if excluded:
+                self.excluded.add(key)
+                self.queues[key].clear()
+            else:
+                self.excluded.discard(key)
+
     def timeout_ns_for(self, key: Hashable) -> int | None:
         """The silence (ns) after which stream ``key`` is missing: the timeout, or
         SLOW_STREAM_PERIODS of its median receive interval when that is longer (of all
@@ -204,10 +218,14 @@ class ApproximateTimeSync:
     # ------------------------------------------------------------------ internals
     def _present(self, now_ns: int | None) -> list[Hashable]:
         """Keys taking part in matching at ``now_ns`` (all of them under 'wait')."""
-        if self.policy == "wait" or self.timeout_ns is None or now_ns is None:
+        if self.policy == "wait":
             return list(self.keys)
+        if self.timeout_ns is None or now_ns is None:
+            return [k for k in self.keys if k not in self.excluded]
         present = []
         for k in self.keys:
+            if k in self.excluded:
+                continue
             ref = self._ref(k)
             if ref is None or now_ns - ref <= self.timeout_ns_for(k):
                 present.append(k)

@@ -58,6 +58,8 @@ from .shutdown import init_with_stop_event
 
 NODE_NAME = "surround_depth_node"
 REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at most this often
+OUT_OF_SYNC_IMAGES = 5  # consecutive images of a camera with no stamp of the others within the slop
+NONFINITE_ERROR_FRACTION = 0.5  # a camera whose published depth is mostly NaN is an ERROR in diagnostics
 
 
 def check_known_parameters(given, known: set[str]) -> None:
@@ -102,6 +104,11 @@ class CameraState:
         self.last_problem = ""
         self.missing = False
         self.latency_ms: collections.deque[float] = collections.deque(maxlen=100)  # receive -> depth published
+        self.recent_stamps: collections.deque[list] = collections.deque(maxlen=30)  # [stamp ns, matched]
+        self.stamp_minus_recv_s: collections.deque[float] = collections.deque(maxlen=9)  # stamp - arrival
+        self.out_of_sync = False
+        self.offset_s = 0.0  # its clock minus the other cameras' (from stamp - arrival time), s
+        self.nan_fraction = float("nan")  # of its last published depth image
 
     def rate_hz(self, now_ns: int, timeout_ns: int) -> float:
         t = self.recv_times
@@ -352,8 +359,55 @@ class _SurroundDepth:
         if st.missing:
             st.missing = False
             self._info_throttled(cam, "publishing again", f"{cam}: publishing again")
+        if self._out_of_sync(cam, st.last_stamp_ns, now):
+            self._reject(cam, "stamps out of sync",
+                         f"no image of the other cameras within the slop {self.p.sync.slop} s of its stamps "
+                         f"(its clock is {st.offset_s:+.3f} s off theirs); left out of the sets so the others "
+                         "keep flowing")
+            return
         for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
             self._hand_off(s)
+
+    def _out_of_sync(self, cam: str, stamp_ns: int, recv_ns: int) -> bool:
+        """True while camera ``cam``'s stamps never come within the slop of another camera's
+        (a skewed clock: under message_filters' rule it would block every set).
+
+        Each accepted stamp is marked *matched* when some other camera has a stamp within the
+        slop of it (whichever arrives second marks both). A stamp is *settled* once every other
+        camera has a later one. OUT_OF_SYNC_IMAGES settled unmatched stamps in a row declare the
+        camera out of sync (``drop_camera`` only: it is then left out of the sets, counted as
+        dropped); its first matched stamp takes it back.
+        """
+        st = self.state[cam]
+        slop_ns = self.p.sync.slop * 1e9
+        others = [o for c, o in self.state.items() if c != cam and o.recent_stamps]
+        entry = [stamp_ns, False]
+        for o in others:
+            for e in o.recent_stamps:
+                if abs(e[0] - stamp_ns) < slop_ns:
+                    e[1] = entry[1] = True
+        st.recent_stamps.append(entry)
+        st.stamp_minus_recv_s.append((stamp_ns - recv_ns) / 1e9)
+        if not others:
+            return st.out_of_sync
+        # clock offset: its (stamp - arrival) against the other cameras' (a stamp alone is
+        # ambiguous by whole frame periods)
+        theirs = [d for o in others for d in o.stamp_minus_recv_s]
+        st.offset_s = float(np.median(st.stamp_minus_recv_s) - np.median(theirs)) if theirs else 0.0
+        if entry[1]:
+            if st.out_of_sync:
+                st.out_of_sync = False
+                self.sync.exclude(cam, False)
+                self._info_throttled(cam, "back in sync", f"{cam}: stamps within the slop again: back in the sets")
+            return False
+        horizon = min(o.recent_stamps[-1][0] for o in others) - slop_ns  # older stamps are settled
+        settled = [m for t, m in st.recent_stamps if t < horizon][-OUT_OF_SYNC_IMAGES:]
+        if (not st.out_of_sync and len(settled) == OUT_OF_SYNC_IMAGES and not any(settled)
+                and self.p.sync.missing_policy == "drop_camera"):
+            st.out_of_sync = True
+            self.counters["cameras_out_of_sync"] += 1
+            self.sync.exclude(cam)
+        return st.out_of_sync
 
     def _on_info(self, cam: str, msg: CameraInfo) -> None:
         st = self.state[cam]
@@ -490,6 +544,7 @@ class _SurroundDepth:
                 self.pub_conf[cam].publish(array_to_image(conf_np[j], "32FC1", stamp=f.stamp, frame_id=frame_id))
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
             self.state[cam].latency_ms.append((time.monotonic_ns() - f.recv_ns) / 1e6)
+            self.state[cam].nan_fraction = float(np.isnan(depth_np[j]).mean())
         t_depth = time.perf_counter()
         if self.pub_cloud is not None:
             idx = [self.cams.index(c) for c in cams]
@@ -561,13 +616,20 @@ class _SurroundDepth:
                   **{k: str(self.counters[k]) for k in ("sets_synced", "sets_processed", "sets_dropped_stale",
                                                         "sets_partial", "engine_errors", "processing_errors",
                                                         "camera_outages", "resolution_changes", "batch_resolution_changes",
-                                                        "qos_incompatible")}}
+                                                        "cameras_out_of_sync", "qos_incompatible")}}
         missing = [c for c in self.cams if self.state[c].missing]
         values["missing_cameras"] = ",".join(missing)
-        pipe.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         bad = self.counters["engine_errors"] + self.counters["processing_errors"]
-        pipe.level = DiagnosticStatus.WARN if (missing or bad) else DiagnosticStatus.OK
-        pipe.message = (f"{len(missing)} camera(s) missing: {', '.join(missing)}" if missing
+        unsynced = [c for c in self.cams if self.state[c].out_of_sync]
+        nonfinite = [c for c in self.cams
+                     if self.state[c].nan_fraction > NONFINITE_ERROR_FRACTION and not self.state[c].missing]
+        values["out_of_sync_cameras"] = ",".join(unsynced)
+        pipe.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        pipe.level = (DiagnosticStatus.ERROR if nonfinite else
+                      DiagnosticStatus.WARN if (missing or bad or unsynced) else DiagnosticStatus.OK)
+        pipe.message = (f"non-finite depth from {', '.join(nonfinite)}" if nonfinite
+                        else f"{len(missing)} camera(s) missing: {', '.join(missing)}" if missing
+                        else f"camera(s) out of sync: {', '.join(unsynced)}" if unsynced
                         else f"e2e p50 {st_all['e2e_p50_ms']:.1f} ms, {st_all['throughput_hz']:.1f} Hz")
         statuses = [pipe]
         for cam in self.cams:
@@ -580,6 +642,9 @@ class _SurroundDepth:
                 "dropped_bad": str(sum(st.rejected.values())),
                 "dropped_sync_overflow": str(self.sync.stats[cam].overflowed),
                 "latency_p50_ms": f"{np.percentile(st.latency_ms, 50):.1f}" if st.latency_ms else "nan",
+                "nan_fraction": f"{st.nan_fraction:.3f}",
+                "out_of_sync": str(st.out_of_sync).lower(),
+                "stamp_offset_s": f"{st.offset_s:+.3f}",
                 "last_stamp_ns": str(st.last_stamp_ns or 0),
                 "intrinsics": "CameraInfo" if st.info_K is not None else "rig",
                 **{f"dropped[{c}]": str(n) for c, n in st.rejected.items()},
@@ -587,6 +652,14 @@ class _SurroundDepth:
             d.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
             if st.missing or st.received == 0:
                 d.level, d.message = DiagnosticStatus.STALE, st.last_problem or "no image yet"
+            elif st.nan_fraction > NONFINITE_ERROR_FRACTION:
+                d.level = DiagnosticStatus.ERROR
+                d.message = (f"published depth is {100 * st.nan_fraction:.0f}% NaN: the model's output is not "
+                             "finite (a broken checkpoint?)")
+            elif st.out_of_sync:
+                d.level = DiagnosticStatus.WARN
+                d.message = (f"stamps {st.offset_s:+.3f} s off the other cameras, outside the slop "
+                             f"{self.p.sync.slop} s: left out of the sets")
             elif st.rejected:
                 d.level, d.message = DiagnosticStatus.WARN, st.last_problem
             else:

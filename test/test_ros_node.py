@@ -447,3 +447,48 @@ def test_batch_resolution_follows_the_cameras(env, procs, listener, tmp_path):
                 assert got[t] == hw, (c, k, got)
         assert got[1_000_000_000 + 7 * 200_000_000] == (48, 80)
     assert "batch resolution changed from 14x14 to 160x96" in node.log()
+
+
+def test_camera_with_a_skewed_clock_is_left_out_and_reported(env, scene, procs, listener, tmp_path):
+    """Issue 15 #4: CAM_BACK's clock runs 0.375 s behind at 4 Hz (never within the 0.05 s slop).
+    message_filters' rule would block every set; the node leaves it out after a few images,
+    keeps the other five flowing, and diagnostics say WARN with the offset."""
+    from builtin_interfaces.msg import Time
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from disdepth_ros.conversions import array_to_image
+
+    rig, frames, path = scene
+    bad = "CAM_BACK"
+    good = [c for c in rig.names if c != bad]
+    for c in rig.names:
+        listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+    listener.sub(DiagnosticArray, "/diagnostics", reliable())
+    pub_img = listener.node.create_publisher(Image, f"/{bad}/image_raw", reliable(5))
+
+    def on_front(msg):
+        ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec - 375_000_000
+        img = array_to_image(frames.images[0, 3], "rgb8", stamp=Time(sec=ns // 10**9, nanosec=ns % 10**9))
+        pub_img.publish(img)
+
+    listener.node.create_subscription(Image, "/CAM_FRONT/image_raw", on_front, best_effort(5))
+    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node",
+                publisher_args(path, "-p", f"cameras:={good}".replace("'", '"'), "-p", "stamp_source:=now",
+                               "-p", "rate:=4.0"),
+                env, tmp_path / "pub.log")
+    procs.append(pub)
+    ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 8 for c in good), 60)
+    assert ok, f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in good} }\n{node.log()}"
+    text = f"{bad}: dropped image (stamps out of sync)"
+    assert listener.spin_until(lambda: text in node.log(), 15), node.log()
+    listener.spin_for(2.5)
+    last = listener.msgs["/diagnostics"][-1][1]
+    st = next(s for s in last.status if s.name.endswith(bad))
+    kv = {v.key: v.value for v in st.values}
+    assert st.level == st.WARN and kv["out_of_sync"] == "true", (st.message, kv)
+    assert -0.45 < float(kv["stamp_offset_s"]) < -0.3, kv
+    pipe = next(s for s in last.status if s.name.endswith("pipeline"))
+    assert pipe.level == pipe.WARN and bad in {v.key: v.value for v in pipe.values}["out_of_sync_cameras"]

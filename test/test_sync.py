@@ -259,3 +259,20 @@ def test_slow_cameras_are_not_missing_between_their_frames():
         sync.add(c, t_stop, 12, now_ns=t_stop)
     assert sync.missing(t_stop) == []
     assert sync.missing(11 * period + 3 * period) == [CAMS[0]]
+
+
+def test_excluded_stream_no_longer_blocks_the_others():
+    sync = ApproximateTimeSync(["a", "b", "c"], queue_size=10, slop_s=0.05, timeout_s=0.5, policy="drop_camera")
+    got = []
+    for f in range(6):  # c publishes, but 300 ms behind at 4 Hz: never within the slop
+        t = f * 250 * MS
+        got += sync.add("a", t, f, now_ns=t) + sync.add("b", t, f, now_ns=t) + sync.add("c", t - 300 * MS, f, now_ns=t)
+    assert got == []  # message_filters semantics: a present but unmatched stream blocks every set
+    sync.exclude("c")
+    t = 6 * 250 * MS
+    got = sync.add("a", t, 6, now_ns=t) + sync.add("b", t, 6, now_ns=t)
+    assert [s.keys for s in got][-1] == ["a", "b"] and len(got) >= 2  # queued steps flushed, then the new one
+    sync.exclude("c", False)
+    t = 7 * 250 * MS
+    got = sync.add("a", t, 7, now_ns=t) + sync.add("b", t, 7, now_ns=t) + sync.add("c", t, 7, now_ns=t)
+    assert [s.keys for s in got] == [["a", "b", "c"]]
