@@ -8,9 +8,15 @@ yields one :class:`BagStep` per synchronised set. Synchronisation is the node's:
 with the header stamp as the key and the bag receive time as ``now``, polled every 50 ms of
 bag time like the node's timer.
 
-Every image is accounted for (:class:`BagAccounting`): a time step is evaluated, or skipped
-with a reason (``no_sync_partner``, ``corrupt_message``, ``missing_camera_info``, ``no_gt``,
-and from the evaluator ``max_frames`` / ``no_live_output``). Bad input -- a missing or
+Every stamp lookup (images, depth, CameraInfo, LiDAR) follows the one rule of
+:mod:`~disdepth_core.evaluation.stamp_match`: repeated stamps are told apart by arrival order,
+duplicates are dropped and counted, nothing is overwritten. A corrupt image with a readable
+header stamp is a placeholder in the synchroniser, so the other cameras of its step are evaluated.
+
+Every image is accounted for (:class:`BagAccounting`, whose identities are checked): a time step
+is evaluated, or skipped with a reason (``no_sync_partner``, ``corrupt_message``,
+``missing_camera_info``, ``no_gt``, and from the evaluator ``max_frames`` / ``no_live_output``);
+an image is evaluated, unsynchronised, corrupt, a duplicate or dropped for a reason. Bad input -- a missing or
 unreadable bag, no camera topics, wrong message types, no CameraInfo topic, no ground truth --
 raises a one-line :class:`~disdepth_core.errors.DisdepthError` that lists what the bag contains.
 """
