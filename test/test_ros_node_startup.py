@@ -48,3 +48,31 @@ def test_unreadable_params_file_is_one_line(case, tmp_path):
     (line,) = our_lines(res)
     assert str(f) in line and "params file" in line
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("module", ["surround_depth_node", "synthetic_cameras_node"])
+@pytest.mark.parametrize("delay", [0.3, 1.5, 3.0])
+def test_ctrl_c_during_start_up_is_quiet(module, delay, tmp_path):
+    """SIGINT while Python imports torch/rclpy or the model loads: exit, no KeyboardInterrupt traceback."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", f"disdepth_ros.{module}", "--ros-args", "-p", "engine.device:=cpu"]
+                            if module == "surround_depth_node" else [sys.executable, "-m", f"disdepth_ros.{module}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ros_env(pick_domain_id()),
+                            cwd=REPO)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+def test_running_executable_detection():
+    from disdepth_ros.startup_signals import running_executable
+
+    assert running_executable(["python", "-m", "disdepth_ros.surround_depth_node", "--ros-args"]) == "surround_depth_node"
+    assert running_executable(["/ws/install/disdepth_ros/bin/python3", "/ws/lib/disdepth_ros/bag_player", "b"]) \
+        == "bag_player"
+    assert running_executable(["python", "-m", "pytest", "test/"]) is None
+    assert running_executable(["python", "-m", "disdepth_ros.params"]) is None
