@@ -109,6 +109,7 @@ class CameraState:
         self.out_of_sync = False
         self.offset_s = 0.0  # its clock minus the other cameras' (from stamp - arrival time), s
         self.nan_fraction = float("nan")  # of its last published depth image
+        self.blank = 0  # accepted images whose sampled pixels are all equal (all black, all white)
 
     def rate_hz(self, now_ns: int, timeout_ns: int) -> float:
         t = self.recv_times
@@ -348,6 +349,11 @@ class _SurroundDepth:
             self._reject(cam, exc.cause, str(exc))
             return
         hw = pixels.shape[:2]
+        probe = pixels[::16, ::16]  # a 1/256 sample: cheap even at 1600x900
+        if probe.size and probe.min() == probe.max():  # processed, but a lens cap / dead sensor is worth a word
+            st.blank += 1
+            self._warn(cam, "blank image", f"{cam}: blank image (every sampled pixel is {probe.flat[0]}): lens "
+                       "covered, sensor or driver fault? It is still processed")
         if st.size is not None and hw != st.size:
             self._warn(cam, f"resolution {hw}",
                        f"{cam}: resolution changed from {st.size[1]}x{st.size[0]} to {hw[1]}x{hw[0]}; "
@@ -643,6 +649,7 @@ class _SurroundDepth:
                 "dropped_sync_overflow": str(self.sync.stats[cam].overflowed),
                 "latency_p50_ms": f"{np.percentile(st.latency_ms, 50):.1f}" if st.latency_ms else "nan",
                 "nan_fraction": f"{st.nan_fraction:.3f}",
+                "blank_images": str(st.blank),
                 "out_of_sync": str(st.out_of_sync).lower(),
                 "stamp_offset_s": f"{st.offset_s:+.3f}",
                 "last_stamp_ns": str(st.last_stamp_ns or 0),

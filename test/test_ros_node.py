@@ -252,6 +252,8 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
             m = array_to_image(g, "32FC1", stamp=st)
         elif mode == "ok":
             m = array_to_image(img, "rgb8", stamp=st)
+        elif mode == "blank":
+            m = array_to_image(np.zeros_like(img), "rgb8", stamp=st)
         elif mode == "resolution":
             m = array_to_image(img[::2, ::2].copy(), "rgb8", stamp=st)
         elif mode == "zero_k":
@@ -273,11 +275,15 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
         return len(listener.msgs[f"/{c}/depth/image_raw"])
 
     assert listener.spin_until(lambda: all(count(c) >= 2 for c in good), timeout=40), node.log() + pub.log()
+    # the node must have matched this test's CAM_BACK publisher before the faults start (slow discovery
+    # on a loaded machine would otherwise lose the first fault's images)
+    assert listener.spin_until(lambda: pub_img.get_subscription_count() > 0, timeout=30), node.log()
     expected_logs = {
         "encoding": f"{bad}: dropped image (wrong encoding)",
         "size": f"{bad}: dropped image (data size mismatch)",
         "nan": f"{bad}: dropped image (non-finite pixels)",
         "ok": None,
+        "blank": f"{bad}: blank image (every sampled pixel is 0)",
         "resolution": f"{bad}: resolution changed from 160x96 to 80x48",
         "zero_k": f"{bad}: CameraInfo K all zeros",
         None: f"{bad}: no image for > 0.5 s",  # the camera stops
@@ -301,6 +307,7 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
     kv = {v.key: v.value for v in st.values}
     for cause in ("wrong encoding", "data size mismatch", "non-finite pixels", "CameraInfo K all zeros"):
         assert int(kv[f"dropped[{cause}]"]) >= 1, kv
+    assert int(kv["blank_images"]) >= 1, kv
     assert st.level == st.STALE  # silent now
     pipe = next(s for s in last.status if s.name.endswith("pipeline"))
     pkv = {v.key: v.value for v in pipe.values}
