@@ -183,7 +183,9 @@ def test_repeated_stamps_are_matched_by_arrival_order_with_a_warning(tmp_path, w
     with open(tmp_path / "out" / "per_frame.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["index"]) for r in rows] == list(range(steps))
-    assert "Warnings:" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Warnings:" in report and "images = evaluated + never synchronised + corrupt + duplicate + dropped" in report
+    assert m["accounting"]["image_identity"].startswith("images_found == images_evaluated + images_unsynced")
 
 
 def test_duplicated_image_messages_are_counted(tmp_path, world, rig):
