@@ -67,6 +67,7 @@ class StreamStats:
     received: int = 0
     emitted: int = 0
     overflowed: int = 0
+    replaced: int = 0  # queued items replaced by a later item with the same stamp
     last_stamp_ns: int | None = None
     last_receive_ns: int | None = None
     intervals_ns: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=16))
@@ -153,6 +154,8 @@ class ApproximateTimeSync:
                     st.intervals_ns.append(int(now_ns) - st.interval_ref_ns)
                 st.last_receive_ns = st.interval_ref_ns = int(now_ns)
             queue = self.queues[key]
+            if stamp_ns in queue:  # message_filters: a repeated stamp replaces the queued item
+                st.replaced += 1
             queue[stamp_ns] = item
             while len(queue) > self.queue_size:
                 del queue[min(queue)]
@@ -187,13 +190,12 @@ class ApproximateTimeSync:
     def exclude(self, key: Hashable, excluded: bool = True) -> None:
         """Leave stream ``key`` out of matching (``'drop_camera'`` only), as if it were missing:
         for a stream that publishes but whose stamps never fall within the slop of the others
-        (a camera with a skewed clock), which would otherwise block every set. Its queued items
-        are dropped; the sets the others were waiting with are emitted by the next ``add``/``poll``.
+        (a camera with a skewed clock), which would otherwise block every set. The sets the
+        others were waiting with are emitted by the next ``add``/``poll``.
         ``excluded=False`` takes it back."""
         with self._lock:
             if excluded:
-                self.excluded.add(key)
-                self.queues[key].clear()
+                self.excluded.add(key)  # its queued items stay (and are pushed out, counted as overflow)
             else:
                 self.excluded.discard(key)
 

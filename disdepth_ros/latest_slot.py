@@ -8,11 +8,15 @@ sheds load instead of building latency. No ROS here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
 class LatestSlot:
-    def __init__(self) -> None:
+    """``on_drop(item)`` (optional) is called with every item replaced before it was taken."""
+
+    def __init__(self, on_drop: Callable[[Any], None] | None = None) -> None:
+        self._on_drop = on_drop
         self._item: Any = None
         self._full = False
         self._closed = False
@@ -26,6 +30,8 @@ class LatestSlot:
             replaced = self._full
             if replaced:
                 self.dropped += 1
+                if self._on_drop is not None:
+                    self._on_drop(self._item)
             self._item, self._full = item, True
             self.put_count += 1
             self._cond.notify()
@@ -40,6 +46,11 @@ class LatestSlot:
                 return None
             item, self._item, self._full = self._item, None, False
             return item
+
+    def pending(self) -> Any:
+        """The item waiting to be taken, or None."""
+        with self._cond:
+            return self._item if self._full else None
 
     def close(self) -> None:
         with self._cond:

@@ -95,7 +95,8 @@ class CameraState:
         self.name = name
         self.received = 0
         self.accepted = 0
-        self.rejected: collections.Counter[str] = collections.Counter()
+        self.rejected: collections.Counter[str] = collections.Counter()  # images, by cause
+        self.info_rejected: collections.Counter[str] = collections.Counter()  # CameraInfo messages, by cause
         self.recv_times: collections.deque[int] = collections.deque(maxlen=50)
         self.last_stamp_ns: int | None = None
         self.size: tuple[int, int] | None = None  # (H, W) of the last accepted image
@@ -110,6 +111,9 @@ class CameraState:
         self.offset_s = 0.0  # its clock minus the other cameras' (from stamp - arrival time), s
         self.nan_fraction = float("nan")  # of its last published depth image
         self.blank = 0  # accepted images whose sampled pixels are all equal (all black, all white)
+        self.published = 0  # depth images published from its images
+        self.dropped_stale = 0  # its set was replaced in the hand-off before inference
+        self.dropped_error = 0  # its set failed in the engine or in processing
 
     def rate_hz(self, now_ns: int, timeout_ns: int) -> float:
         t = self.recv_times
@@ -152,7 +156,9 @@ class _SurroundDepth:
             self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
             policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,
         )
-        self.slot = LatestSlot()
+        self.slot = LatestSlot(on_drop=self._count_stale)
+        self._in_worker: SyncedSet | None = None
+        self._published_now: set[str] = set()
         self.batch_hw: tuple[int, int] | None = None
         self.counters = collections.Counter()
         self.e2e_ms: collections.deque[float] = collections.deque(maxlen=300)
@@ -236,7 +242,7 @@ class _SurroundDepth:
         self._start_ns = time.monotonic_ns()
         self._timers = [self.create_timer(0.05, self._on_poll),
                         self.create_timer(p.diagnostics_period, self._publish_diagnostics)]
-        self.slot = LatestSlot()
+        self.slot = LatestSlot(on_drop=self._count_stale)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._worker.start()
@@ -360,7 +366,6 @@ class _SurroundDepth:
                        "images are resized to the batch size and intrinsics scaled")
             self.counters["resolution_changes"] += 1
         st.size = hw
-        st.accepted += 1
         st.last_stamp_ns = stamp_to_ns(msg.header.stamp)
         if st.missing:
             st.missing = False
@@ -371,6 +376,7 @@ class _SurroundDepth:
                          f"(its clock is {st.offset_s:+.3f} s off theirs); left out of the sets so the others "
                          "keep flowing")
             return
+        st.accepted += 1  # handed to the synchroniser: from here it is published, dropped or pending
         for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
             self._hand_off(s)
 
@@ -420,7 +426,7 @@ class _SurroundDepth:
         try:
             K, hw = camera_info_to_K(msg)
         except ImageError as exc:
-            st.rejected[exc.cause] += 1
+            st.info_rejected[exc.cause] += 1  # a CameraInfo, not an image: outside the image accounting
             st.last_problem = f"{exc.cause}: using the rig intrinsics"
             self._warn(cam, exc.cause, f"{cam}: {exc}; using the rig intrinsics")
             st.info_K = None
@@ -469,17 +475,43 @@ class _SurroundDepth:
                 if not st.recv_times or now - st.recv_times[-1] > self.sync.timeout_ns_for(c)]
 
     # ------------------------------------------------------------------ inference worker
+    def _count_stale(self, s: SyncedSet) -> None:
+        """A synchronised set replaced in the hand-off before the worker took it (engine too slow)."""
+        for cam in s.keys:
+            self.state[cam].dropped_stale += 1
+
     def _work(self) -> None:
         while not self._stop.is_set():
             s = self.slot.take(timeout=0.1)
             if s is None:
                 continue
+            self._in_worker, self._published_now = s, set()
             try:
                 self._process(s)
             except Exception as exc:  # never let the worker die; report and go on
                 self.counters["processing_errors"] += 1
                 self._warn("pipeline", type(exc).__name__,
                            f"processing a set failed: {exc}\n{traceback.format_exc(limit=4)}")
+            finally:
+                for cam in s.keys:
+                    if cam not in self._published_now:  # engine error or processing failure
+                        self.state[cam].dropped_error += 1
+                self._in_worker = None
+
+    def accounting(self, cam: str) -> dict[str, int]:
+        """Where every image of ``cam`` went. Identity (asserted in the tests, shown in
+        diagnostics): received = rejected (by cause) + published + dropped_stale + dropped_error
+        + dropped_sync_overflow + dropped_sync_replaced + pending (in the synchroniser's queue,
+        the hand-off slot or the worker)."""
+        st, sync = self.state[cam], self.sync.stats[cam]
+        pending = len(self.sync.queues[cam])
+        for s in (self.slot.pending(), self._in_worker):
+            if s is not None and cam in s.items:
+                pending += 1
+        parts = {"rejected": sum(st.rejected.values()), "published": st.published, "dropped_stale": st.dropped_stale,
+                 "dropped_error": st.dropped_error, "dropped_sync_overflow": sync.overflowed,
+                 "dropped_sync_replaced": sync.replaced, "pending": pending}
+        return {"received": st.received, **parts, "unaccounted": st.received - sum(parts.values())}
 
     def _intrinsics(self, cam: str, image_hw: tuple[int, int]) -> torch.Tensor:
         """K (3, 3) float64 of camera ``cam`` for an image of size ``image_hw``."""
@@ -550,6 +582,8 @@ class _SurroundDepth:
                 self.pub_conf[cam].publish(array_to_image(conf_np[j], "32FC1", stamp=f.stamp, frame_id=frame_id))
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
             self.state[cam].latency_ms.append((time.monotonic_ns() - f.recv_ns) / 1e6)
+            self.state[cam].published += 1
+            self._published_now.add(cam)
             self.state[cam].nan_fraction = float(np.isnan(depth_np[j]).mean())
         t_depth = time.perf_counter()
         if self.pub_cloud is not None:
@@ -646,7 +680,7 @@ class _SurroundDepth:
                 "received": str(st.received),
                 "accepted": str(st.accepted),
                 "dropped_bad": str(sum(st.rejected.values())),
-                "dropped_sync_overflow": str(self.sync.stats[cam].overflowed),
+                **{k: str(v) for k, v in self.accounting(cam).items() if k not in ("received", "rejected")},
                 "latency_p50_ms": f"{np.percentile(st.latency_ms, 50):.1f}" if st.latency_ms else "nan",
                 "nan_fraction": f"{st.nan_fraction:.3f}",
                 "blank_images": str(st.blank),
@@ -655,6 +689,7 @@ class _SurroundDepth:
                 "last_stamp_ns": str(st.last_stamp_ns or 0),
                 "intrinsics": "CameraInfo" if st.info_K is not None else "rig",
                 **{f"dropped[{c}]": str(n) for c, n in st.rejected.items()},
+                **{f"camera_info_ignored[{c}]": str(n) for c, n in st.info_rejected.items()},
             }
             d.values = [KeyValue(key=k, value=v) for k, v in kv.items()]
             if st.missing or st.received == 0:
@@ -667,7 +702,7 @@ class _SurroundDepth:
                 d.level = DiagnosticStatus.WARN
                 d.message = (f"stamps {st.offset_s:+.3f} s off the other cameras, outside the slop "
                              f"{self.p.sync.slop} s: left out of the sets")
-            elif st.rejected:
+            elif st.rejected or st.info_rejected:
                 d.level, d.message = DiagnosticStatus.WARN, st.last_problem
             else:
                 d.level, d.message = DiagnosticStatus.OK, "ok"

@@ -94,11 +94,25 @@ def publisher_args(gt_path, *extra):
             "-p", "wait_for_subscribers:=1", "-p", "start_delay:=1.5", *extra]
 
 
+def assert_accounted(diag_array, cams) -> dict:
+    """Every camera's images are accounted for (the node's identity, see SurroundDepthNode.accounting)."""
+    out = {}
+    for cam in cams:
+        st = next(x for x in diag_array.status if x.name.endswith(f": {cam}"))
+        kv = {v.key: v.value for v in st.values}
+        parts = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
+                 "dropped_sync_replaced", "pending")
+        assert int(kv["unaccounted"]) == 0 and int(kv["received"]) == sum(int(kv[k]) for k in parts), (cam, kv)
+        out[cam] = kv
+    return out
+
+
 def stamp_ns(msg) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, procs, listener, tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
@@ -108,6 +122,7 @@ def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, pro
         listener.sub(Image, f"/{c}/depth/image_raw", reliable())
         listener.sub(CameraInfo, f"/{c}/depth/camera_info", reliable())
     listener.sub(PointCloud2, "/surround_depth/points", reliable())
+    listener.sub(DiagnosticArray, "/diagnostics", reliable())
     node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
     procs.append(node)
     # the node's outputs must be discovered by this listener before frames flow (a loaded machine is slow)
@@ -157,6 +172,11 @@ def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, pro
         assert len(pts) > 0.5 * NUM_FRAMES and len(pts) == sum(exp.counts)
 
     assert node.alive()
+    assert listener.spin_until(lambda: len(listener.msgs["/diagnostics"]) > 0 and
+                               listener.msgs["/diagnostics"][-1][0] > time.monotonic() - 0.9, timeout=5)
+    listener.spin_for(1.2)
+    kv = assert_accounted(listener.msgs["/diagnostics"][-1][1], rig.names)
+    assert all(int(kv[c]["published"]) == NUM_FRAMES == int(kv[c]["received"]) for c in rig.names), kv
     assert node.stop(signal.SIGINT) == 0, node.log()
     assert "shutting down" in node.log()
 
@@ -305,10 +325,12 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
     last = diag[-1][1]
     st = next(s for s in last.status if s.name.endswith(bad))
     kv = {v.key: v.value for v in st.values}
-    for cause in ("wrong encoding", "data size mismatch", "non-finite pixels", "CameraInfo K all zeros"):
+    for cause in ("wrong encoding", "data size mismatch", "non-finite pixels"):
         assert int(kv[f"dropped[{cause}]"]) >= 1, kv
+    assert int(kv["camera_info_ignored[CameraInfo K all zeros]"]) >= 1, kv
     assert int(kv["blank_images"]) >= 1, kv
     assert st.level == st.STALE  # silent now
+    assert_accounted(last, rig.names)
     pipe = next(s for s in last.status if s.name.endswith("pipeline"))
     pkv = {v.key: v.value for v in pipe.values}
     assert bad in pkv["missing_cameras"] and int(pkv["sets_processed"]) > 10
@@ -499,3 +521,4 @@ def test_camera_with_a_skewed_clock_is_left_out_and_reported(env, scene, procs, 
     assert -0.45 < float(kv["stamp_offset_s"]) < -0.3, kv
     pipe = next(s for s in last.status if s.name.endswith("pipeline"))
     assert pipe.level == pipe.WARN and bad in {v.key: v.value for v in pipe.values}["out_of_sync_cameras"]
+    assert_accounted(last, rig.names)
