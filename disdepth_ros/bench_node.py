@@ -1,6 +1,9 @@
 """Measure surround_depth_node end to end over real DDS (reports numbers, asserts nothing).
 
     python -m disdepth_ros.bench_node --size 900x1600 --rate 10 --frames 50 --input-size 384x640 --out out/bench_node
+    # soak: 10 minutes, the shipped student, RSS over time and the accounting identity
+    python -m disdepth_ros.bench_node --size 224x384 --rate 4 --duration 600 --input-size 128x224 \
+        --checkpoint weights/student_default --out out/soak
 
 This process publishes six bgr8 cameras (box-room scene at ``--size``) with CameraInfo at
 ``--rate``; a ``surround_depth_node`` child process runs the test-only ground-truth engine
@@ -12,7 +15,10 @@ process subscribes the merged cloud. Reported:
 * node end-to-end latency (last image received -> cloud published) p50/p90 and engine
   time p50 from the node's /diagnostics, node overhead = e2e / engine time;
 * external latency (last image published here -> cloud received here) p50/p90;
-* throughput = clouds received per second.
+* throughput = clouds received per second;
+* the node's RSS sampled every ``--rss-every`` s (``rss.csv``, ``rss.png``) and, per camera,
+  the accounting identity of its diagnostics (received = dropped + published + stale + error +
+  sync overflow/replaced + pending) next to the images this process sent.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="900x1600", help="camera image HxW (default 900x1600)")
     ap.add_argument("--rate", type=float, default=10.0, help="camera rate Hz")
     ap.add_argument("--frames", type=int, default=50, help="time steps to publish")
+    ap.add_argument("--duration", type=float, default=0.0, help="publish for this many seconds instead (soak)")
+    ap.add_argument("--rss-every", type=float, default=1.0, help="node RSS sampling period, s")
     ap.add_argument("--scene-frames", type=int, default=3, help="distinct scene frames (looped)")
     ap.add_argument("--input-size", default="384x640", help="engine input/output HxW (depth resolution)")
     ap.add_argument("--stride", type=int, default=2, help="cloud.stride")
@@ -127,8 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         print("node subscribed; publishing")
         sent: dict[int, float] = {}
         period = 1.0 / args.rate
-        t_next = time.monotonic()
-        for k in range(args.frames):
+        t_next = t_start = time.monotonic()
+        node_ps = psutil.Process(node_proc.pid)
+        rss: list[tuple[float, float]] = []
+        next_rss = t_start
+        steps = int(args.duration * args.rate) if args.duration > 0 else args.frames
+        for k in range(steps):
+            if time.monotonic() >= next_rss:
+                rss.append((time.monotonic() - t_start, node_ps.memory_info().rss / 2**20))
+                next_rss += args.rss_every
+                if args.duration > 0 and len(rss) % 60 == 1:
+                    print(f"soak {time.monotonic() - t_start:5.0f}/{args.duration:.0f} s: node RSS {rss[-1][1]:.0f} MiB, "
+                          f"{len(clouds)} clouds", flush=True)
             ns = time.time_ns()
             stamp = ns_to_stamp(ns)
             for i, c in enumerate(frames.cameras):
@@ -177,6 +196,32 @@ def main(argv: list[str] | None = None) -> int:
         res["images_received_per_camera"] = {k.split(": ")[-1]: int(v["received"]) for k, v in kv.items()
                                              if not k.endswith("pipeline")}
         res["frame_loss_images"] = int(sum(len(sent) - n for n in res["images_received_per_camera"].values()))
+        parts = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
+                 "dropped_sync_replaced", "pending")
+        res["accounting"] = {
+            k.split(": ")[-1]: {"sent": len(sent), **{p: int(v[p]) for p in ("received", *parts, "unaccounted")},
+                                "identity_holds": int(v["received"]) == sum(int(v[p]) for p in parts)}
+            for k, v in kv.items() if not k.endswith("pipeline")}
+    if rss:
+        mib = np.array([m for _, m in rss])
+        res["node_rss_mib"] = {"first": float(mib[0]), "min": float(mib.min()), "max": float(mib.max()),
+                               "last": float(mib[-1]), "samples": len(mib),
+                               "last_minus_after_first_minute": float(mib[-1] - mib[min(len(mib) - 1, 60)])}
+        (out / "rss.csv").write_text("t_s,rss_mib\n" + "".join(f"{t:.1f},{m:.1f}\n" for t, m in rss))
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 3))
+        ax.plot([t for t, _ in rss], mib)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("node RSS (MiB)")
+        ax.set_title(f"surround_depth_node soak: 6 x {W}x{H} at {args.rate:g} Hz")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "rss.png", dpi=100)
+        plt.close(fig)
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
     node.destroy_node()
