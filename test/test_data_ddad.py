@@ -7,10 +7,10 @@ import logging
 
 import pytest
 import torch
+from miniature_datasets import write_ddad
 
 from disdepth_core.data.dataset_config import DDAD_CAMERAS, DatasetConfig
 from disdepth_core.data.ddad import parse_timestamp_ns
-from disdepth_core.data.miniature import write_ddad
 from disdepth_core.data.registry import build_dataset
 from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import depth_to_base_points, transform_points

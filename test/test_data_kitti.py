@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 import torch
+from miniature_datasets import write_kitti_raw
 
 from disdepth_core.data.dataset_config import DatasetConfig
-from disdepth_core.data.miniature import write_kitti_raw
 from disdepth_core.data.registry import build_dataset
 from disdepth_core.data.splits import split_path
 from disdepth_core.errors import DisdepthError

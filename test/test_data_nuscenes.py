@@ -8,9 +8,9 @@ import logging
 import numpy as np
 import pytest
 import torch
+from miniature_datasets import write_nuscenes
 
 from disdepth_core.data.dataset_config import NUSCENES_CAMERAS, DatasetConfig
-from disdepth_core.data.miniature import write_nuscenes
 from disdepth_core.data.registry import build_dataset
 from disdepth_core.data.sample import collate_samples
 from disdepth_core.errors import DisdepthError

@@ -5,10 +5,10 @@ from __future__ import annotations
 import h5py
 import pytest
 import torch
+from miniature_datasets import write_nyu_labeled
 
 from disdepth_core.data.dataset_config import DatasetConfig
 from disdepth_core.data.eval_crops import eval_mask
-from disdepth_core.data.miniature import write_nyu_labeled
 from disdepth_core.data.nyu import NYU_K
 from disdepth_core.data.registry import build_dataset
 from disdepth_core.data.splits import read_index_list, split_path

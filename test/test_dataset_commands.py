@@ -50,7 +50,7 @@ def tiny_student(tmp_path_factory):
 
 def write_miniature(ds: str, root: Path) -> list[str]:
     """Write a miniature dataset; returns extra eval arguments (split, version)."""
-    from disdepth_core.data import miniature as mini
+    import miniature_datasets as mini
 
     if ds == "nuscenes":
         mini.write_nuscenes(root, version="v1.0-mini", scenes={"scene-0103": 2}, size=(90, 160))
@@ -90,7 +90,7 @@ def test_eval_command_with_shipped_eval_config(ds, tmp_path, tiny_student):
 
 
 def test_train_command_with_shipped_nuscenes_config(tmp_path):
-    from disdepth_core.data.miniature import write_nuscenes
+    from miniature_datasets import write_nuscenes
 
     root = tmp_path / "nus"
     write_nuscenes(root, version="v1.0-mini", scenes={"scene-0061": 2}, size=(90, 160))

@@ -27,7 +27,7 @@ SIZE = (64, 96)
 
 @pytest.fixture(scope="module")
 def nuscenes_root(tmp_path_factory):
-    from disdepth_core.data.miniature import write_nuscenes
+    from miniature_datasets import write_nuscenes
 
     root = tmp_path_factory.mktemp("nus")
     write_nuscenes(root, version="v1.0-mini", scenes={"scene-0061": 3, "scene-0103": 2}, size=SIZE)

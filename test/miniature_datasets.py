@@ -1,4 +1,4 @@
-"""Miniature datasets written in the real on-disk formats, for tests and dry runs.
+"""Test fixtures: miniature datasets written in the real on-disk formats.
 
 Each writer produces a tiny copy of one dataset's layout (file names, file formats,
 calibration conventions) filled with a known 3D scene, so loaders can be checked end to
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry import (
+from disdepth_core.data.lidar_depth import points_to_depth_map
+from disdepth_core.geometry import (
     CameraRig,
     invert_transform,
     make_transform,
@@ -30,7 +31,6 @@ from ..geometry import (
     scale_intrinsics,
     transform_points,
 )
-from .lidar_depth import points_to_depth_map
 
 __all__ = [
     "ring_world_points",
@@ -130,7 +130,7 @@ def write_kitti_raw(
             + "T: " + " ".join(f"{v:.6e}" for v in _KITTI_VELO["T"]) + "\n"
             + "delta_f: 0.000000e+00 0.000000e+00\ndelta_c: 0.000000e+00 0.000000e+00\n"
         )
-    from .kitti import KittiCalib  # the loader's own calibration reader: one source of truth
+    from disdepth_core.data.kitti import KittiCalib  # the loader's own calibration reader: one source of truth
 
     for i, (drive, frame) in enumerate(frames):
         ddir = root / drive
@@ -209,7 +209,7 @@ def _token(*parts) -> str:
 
 
 def _rig(name: str, size: tuple[int, int]) -> CameraRig:
-    from ..paths import resolve_rig
+    from disdepth_core.paths import resolve_rig
 
     return CameraRig.from_yaml(resolve_rig(name)).resized(*size)
 
