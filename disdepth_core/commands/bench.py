@@ -5,7 +5,7 @@ student backbone with and without LG-Conv and of the teacher architectures, on o
 ``--backend [LIST]``: the depth engines (torch, onnxruntime, tensorrt; default all available)
 on one step of ``--batch`` cameras at ``--size``: p50/p90 of pre-processing, network,
 post-processing and point cloud, throughput, peak memory, and the default student vs the
-Depth Anything V2-S architecture teacher (see :mod:`disdepth_core.runtime.bench`).
+Depth Anything V2-S architecture teacher (see :mod:`disdepth_core.benchmark.backends`).
 
 Sections are independent flags; each adds its own table. ``--json``: with ``--models`` alone a
 JSON list of model rows; with ``--backend`` a JSON object (``backends`` with per-backend
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table(rows, reference=ref))
     data: object = [r.row() for r in rows]
     if args.backend:
-        from ..runtime.bench import markdown_table as backend_table
+        from ..benchmark.backends import markdown_table as backend_table
 
         data = backend_results(args)
         if args.models:
@@ -186,10 +186,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def backend_results(args: argparse.Namespace) -> dict:
-    """``--backend``: the engine benchmark of :func:`disdepth_core.runtime.bench.bench_backends`."""
+    """``--backend``: the engine benchmark of :func:`disdepth_core.benchmark.backends.bench_backends`."""
+    from ..benchmark.backends import bench_backends
     from ..errors import DisdepthError
     from ..models.registry import load_model_config
-    from ..runtime.bench import bench_backends
     from ..runtime.engine_config import BACKENDS
     from ..runtime.model_metadata import default_checkpoint
 

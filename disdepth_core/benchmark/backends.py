@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ..errors import DisdepthError
-from .engine_config import EngineConfig
-from .onnx_export import sample_images
+from ..runtime.engine_config import EngineConfig
+from ..runtime.onnx_export import sample_images
 
 STAGES = ("preprocess", "network", "postprocess", "pointcloud", "total")
 TEACHER_LABELS = {"da_v2_small": "Depth Anything V2-S architecture", "da_v2_base": "Depth Anything V2-B architecture"}
@@ -70,7 +70,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def bench_engine(engine, images: np.ndarray, K: torch.Tensor, T_base_cam: torch.Tensor, *, runs: int = 10,
                  warmup: int = 2) -> dict:
     """Time ``runs`` steps (after ``warmup``) of ``engine`` + point cloud on ``images`` (N, H, W, 3) uint8."""
-    from .pointcloud import depth_to_cloud
+    from ..runtime.pointcloud import depth_to_cloud
 
     dev = engine.device
     colors = torch.from_numpy(images).to(dev)
@@ -190,7 +190,7 @@ def bench_backends(backends: list[str], *, checkpoint: str | None, model_config,
     from ..errors import CapabilityError
     from ..models.checkpoint import load_student, save_student
     from ..models.student import build_student
-    from .factory import create_engine, resolve_device
+    from ..runtime.factory import create_engine, resolve_device
 
     dev = resolve_device(device)
     tmp = None

@@ -1,8 +1,8 @@
 """Measure surround_depth_node end to end over real DDS (reports numbers, asserts nothing).
 
-    python -m disdepth_ros.bench_node --size 900x1600 --rate 10 --frames 50 --input-size 384x640 --out out/bench_node
+    python benchmarks/bench_node.py --size 900x1600 --rate 10 --frames 50 --input-size 384x640 --out out/bench_node
     # soak: 10 minutes, the shipped student, RSS over time and the accounting identity
-    python -m disdepth_ros.bench_node --size 224x384 --rate 4 --duration 600 --input-size 128x224 \
+    python benchmarks/bench_node.py --size 224x384 --rate 4 --duration 600 --input-size 128x224 \
         --checkpoint weights/student_default --out out/soak
 
 This process publishes six bgr8 cameras (box-room scene at ``--size``) with CameraInfo at
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-    from .conversions import array_to_image, make_camera_info, ns_to_stamp, stamp_to_ns
+    from disdepth_ros.conversions import array_to_image, make_camera_info, ns_to_stamp, stamp_to_ns
 
     node_log = open(out / "node.log", "wb")  # noqa: SIM115
     node_proc = subprocess.Popen(
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     recv = sorted(clouds[s] for s in sent if s in clouds)
     thr = (len(recv) - 1) / (recv[-1] - recv[0]) if len(recv) > 1 else 0.0
     res: dict = {
-        "command": " ".join([sys.executable, "-m", "disdepth_ros.bench_node", *(argv or sys.argv[1:])]),
+        "command": " ".join([sys.executable, "benchmarks/bench_node.py", *(argv or sys.argv[1:])]),
         "cameras": 6, "image_size": [H, W], "depth_size": [ih, iw], "rate_hz": args.rate, "published_steps": len(sent),
         "shm_profile": not args.no_shm, "cpu_threads": args.cpu_threads, "clouds_received": len(lat),
         "cloud_mb_mean": float(np.mean(sizes) / 1e6) if sizes else 0.0,
