@@ -35,8 +35,10 @@ from disdepth_core.geometry import CameraRig, scale_intrinsics
 from disdepth_core.paths import resolve_rig
 from disdepth_core.runtime.factory import create_engine
 from disdepth_core.runtime.model_metadata import resolve_checkpoint
+from disdepth_core.runtime.output_health import require_healthy_output
 from disdepth_core.runtime.pointcloud import depth_to_cloud
 from disdepth_core.runtime.resize import nearest_indices, resize_rgb
+from disdepth_core.runtime.self_check import require_self_check, run_self_check
 from disdepth_core.sync import ApproximateTimeSync, SyncedSet
 
 from .conversions import (
@@ -152,6 +154,12 @@ class _SurroundDepth:
         engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
         self.engine = create_engine(engine_cfg)
         self.warmup_ms = self._warm_up()
+        if p.engine.backend != "ground_truth":  # the test-only oracle knows only its own frames' images
+            self.get_logger().info(require_healthy_output(self.engine, p.engine.backend).line())
+        if p.engine.self_check:
+            check = require_self_check(run_self_check(self.engine, engine_cfg, tolerance=p.engine.self_check_tolerance))
+            (self.get_logger().warning if check.status == "skipped" and p.engine.backend not in ("torch", "ground_truth")
+             else self.get_logger().info)(check.line())
         self.sync = ApproximateTimeSync(
             self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
             policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,

@@ -61,6 +61,28 @@ def empty_dir(tmp: Path) -> Path:
     return tmp / "bag"
 
 
+def nan_student(tmp: Path) -> Path:
+    """The shipped student with every weight NaN (a corrupted training run)."""
+    from disdepth_core.models.checkpoint import load_student, save_student
+
+    m = load_student(REPO / "weights" / "student_default")
+    for p in m.parameters():
+        p.data.fill_(float("nan"))
+    return save_student(m.eval(), tmp / "nan_student")
+
+
+def corrupted_onnx(tmp: Path) -> Path:
+    """`disdepth export` of the shipped student, then one convolution's weights 10 % off."""
+    from onnx_faults import scale_initializer
+
+    from disdepth_core.cli import main
+
+    good = tmp / "student.onnx"
+    assert main(["export", "--checkpoint", str(REPO / "weights" / "student_default"), "--out", str(good)]) == 0
+    scale_initializer(good, tmp / "bad.onnx", 1.1)
+    return tmp / "bad.onnx"
+
+
 CASES = [
     Case("node: misspelt -p", lambda t: [*NODE, "--ros-args", "-p", "engine.chekpoint:=/x"],
          "surround_depth_node: error:", lambda t: ["unknown parameter 'engine.chekpoint'", "'engine.checkpoint'"]),
@@ -77,6 +99,13 @@ CASES = [
          "surround_depth_node: error:", lambda t: ["output.depth_encoding"]),
     Case("node: checkpoint missing", lambda t: [*NODE, "--ros-args", "-p", f"engine.checkpoint:={t / 'nope'}"],
          "surround_depth_node: error:", lambda t: [str(t / "nope")]),
+    Case("node: checkpoint with NaN weights",
+         lambda t: [*NODE, "--ros-args", "-p", f"engine.checkpoint:={nan_student(t)}", "-p", "engine.device:=cpu"],
+         "surround_depth_node: error:", lambda t: ["output health FAILED", "NaN fraction 1.000"]),
+    Case("node: corrupted ONNX export (self-check)",
+         lambda t: [*NODE, "--ros-args", "-p", "engine.backend:=onnxruntime", "-p", f"engine.checkpoint:={corrupted_onnx(t)}",
+                    "-p", "engine.device:=cpu"],
+         "surround_depth_node: error:", lambda t: ["self-check failed: onnxruntime", "> tolerance 0.02"]),
     Case("bag_player: tab in metadata.yaml", lambda t: [*PLAYER, str(bag_dir_with_tab(t))],
          "bag_player: error:", lambda t: [str(t / "bag"), "metadata.yaml"]),
     Case("bag_player: not an MCAP file", lambda t: [*PLAYER, str(not_mcap(t))],
