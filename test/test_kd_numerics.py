@@ -20,6 +20,12 @@ from disdepth_core.losses import (
 from disdepth_core.models.config import ModelConfig
 from disdepth_core.models.heads import DepthBinHead
 from disdepth_core.models.student import build_student
+from disdepth_core.training.config import DistillConfig
+
+# the configured defaults (the losses have none of their own)
+D = DistillConfig()
+CKD = {"sigma": D.ckd_sigma, "kd_weight": D.ckd_kd_weight, "cross_weight": D.ckd_cross_weight,
+       "chamfer_weight": D.ckd_chamfer_weight}
 
 
 def gen(seed=0):
@@ -42,14 +48,14 @@ def test_ckd_gradient_alive_for_a_confidently_wrong_student():
     logits = torch.full((2, 16, 8, 8), -30.0)
     logits[:, 0] = 30.0
     logits.requires_grad_(True)
-    out = cross_interaction_kd_loss(logits, centres, teacher, gt, valid)
+    out = cross_interaction_kd_loss(logits, centres, teacher, gt, valid, **CKD)
     out["kd"].backward()
     assert out["kd"].item() > 20.0
     g = logits.grad
     assert torch.isfinite(g).all() and g.norm().item() > 0.1
     # the gradient pushes mass towards the teacher's bins: the teacher-favoured logits get a negative gradient
     u = scale_invariant_depth(torch.nn.functional.interpolate(teacher[:, None], size=(8, 8), mode="bilinear")[:, 0])
-    p_t = soft_bin_targets(u, 16)
+    p_t = soft_bin_targets(u, 16, sigma=D.ckd_sigma)
     fav = p_t.argmax(1, keepdim=True)
     assert (g.gather(1, fav) < 0).float().mean() > 0.95
 
@@ -61,7 +67,7 @@ def test_ckd_optimising_lowers_it_and_reaches_logits_and_centres():
     opt = torch.optim.Adam([logits, raw_centres], lr=0.1)
     first = None
     for _ in range(60):
-        out = cross_interaction_kd_loss(logits, raw_centres, teacher, gt, valid, chamfer_weight=0.01)
+        out = cross_interaction_kd_loss(logits, raw_centres, teacher, gt, valid, **CKD)
         opt.zero_grad()
         out["total"].backward()
         assert logits.grad.norm() > 0 and raw_centres.grad.norm() > 0

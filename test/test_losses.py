@@ -19,6 +19,14 @@ from disdepth_core.losses import (
     view_relational_kd_loss,
 )
 from disdepth_core.paths import config_path
+from disdepth_core.training.config import DistillConfig
+
+# the configured defaults (the losses have none of their own)
+D = DistillConfig()
+AKD = {"tau": D.attention_tau, "attention_transfer": D.attention_transfer}
+CKD = {"sigma": D.ckd_sigma, "kd_weight": D.ckd_kd_weight, "cross_weight": D.ckd_cross_weight,
+       "chamfer_weight": D.ckd_chamfer_weight}
+VRKD = {"k": D.vrkd_grid, "tau": D.vrkd_tau}
 
 
 def gen(seed=0):
@@ -50,8 +58,8 @@ def test_spatial_attention_sums_to_one_and_peaks_at_energy():
 
 def test_attentive_kd_zero_for_identical_and_weighted_by_attention():
     t = torch.randn(2, 8, 6, 6, generator=gen())
-    assert attentive_kd_loss([t.clone()], [t]).item() == pytest.approx(0.0, abs=1e-6)
-    assert attentive_kd_loss([t.clone()], [t], attentive=False).item() == pytest.approx(0.0, abs=1e-6)
+    assert attentive_kd_loss([t.clone()], [t], **AKD).item() == pytest.approx(0.0, abs=1e-6)
+    assert attentive_kd_loss([t.clone()], [t], attentive=False, **AKD).item() == pytest.approx(0.0, abs=1e-6)
     # teacher energy concentrated in the top half: an error there costs more than the same error below
     teacher = torch.randn(1, 8, 8, 8, generator=gen(1)) * 0.1
     teacher[:, :, :4] *= 30
@@ -60,16 +68,16 @@ def test_attentive_kd_zero_for_identical_and_weighted_by_attention():
     s_top[:, :, :4] += err * teacher[:, :, :4].std()
     s_bot = teacher.clone()
     s_bot[:, :, 4:] += err * teacher[:, :, 4:].std()
-    kw = dict(attention_transfer=0.0)
+    kw = {**AKD, "attention_transfer": 0.0}
     top, bot = attentive_kd_loss([s_top], [teacher], **kw), attentive_kd_loss([s_bot], [teacher], **kw)
     assert top > 3 * bot
     # gradients flow to the student only
     s = t.clone().requires_grad_(True)
     tt = t.clone().requires_grad_(True)
-    attentive_kd_loss([s * 1.1 + 0.3 * torch.randn_like(s)], [tt]).backward()
+    attentive_kd_loss([s * 1.1 + 0.3 * torch.randn_like(s)], [tt], **AKD).backward()
     assert s.grad is not None and s.grad.abs().sum() > 0 and tt.grad is None
     with pytest.raises(ValueError, match="level 0 shapes differ"):
-        attentive_kd_loss([t], [t[:, :4]])
+        attentive_kd_loss([t], [t[:, :4]], **AKD)
 
 
 def test_scale_invariant_target_is_affine_invariant():
@@ -82,9 +90,9 @@ def test_scale_invariant_target_is_affine_invariant():
     flat = r.reshape(2, -1)
     i_near, i_far = flat[0].argmax(), flat[0].argmin()
     assert u.reshape(2, -1)[0, i_near] < u.reshape(2, -1)[0, i_far]
-    p = soft_bin_targets(u, 16)
+    p = soft_bin_targets(u, 16, sigma=D.ckd_sigma)
     assert p.shape == (2, 16, 16, 16) and torch.allclose(p.sum(1), torch.ones(2, 16, 16), atol=1e-5)
-    assert torch.equal(soft_bin_targets(scale_invariant_depth(r * 7.5), 16).argmax(1), p.argmax(1))
+    assert torch.equal(soft_bin_targets(scale_invariant_depth(r * 7.5), 16, sigma=D.ckd_sigma).argmax(1), p.argmax(1))
 
 
 def test_ckd_terms():
@@ -94,18 +102,18 @@ def test_ckd_terms():
     teacher_disp = 1.0 / gt  # a perfect relative teacher
     centres = torch.linspace(2, 42, N).repeat(B, 1)
     u = scale_invariant_depth(torch.nn.functional.interpolate(teacher_disp[:, None], size=(h, w), mode="bilinear")[:, 0])
-    p_t = soft_bin_targets(u, N)
-    out = cross_interaction_kd_loss(p_t.log(), centres, teacher_disp, gt, valid)
+    p_t = soft_bin_targets(u, N, sigma=D.ckd_sigma)
+    out = cross_interaction_kd_loss(p_t.log(), centres, teacher_disp, gt, valid, **CKD)
     assert out["kd"].item() == pytest.approx(0.0, abs=1e-5)  # student probs = teacher targets
     uniform = torch.zeros(B, N, h, w)  # logits of the uniform distribution
-    out_u = cross_interaction_kd_loss(uniform, centres, teacher_disp, gt, valid)
+    out_u = cross_interaction_kd_loss(uniform, centres, teacher_disp, gt, valid, **CKD)
     assert out_u["kd"] > 0.1
     # the cross term depends on the student's centres: doubling them makes it worse
-    out2 = cross_interaction_kd_loss(p_t.log(), centres * 2, teacher_disp, gt, valid)
+    out2 = cross_interaction_kd_loss(p_t.log(), centres * 2, teacher_disp, gt, valid, **CKD)
     assert out2["cross"] > out["cross"]
     assert set(out) == {"kd", "cross", "chamfer", "total"}
     # a teacher scaled by any constant gives the same KD target and loss
-    out3 = cross_interaction_kd_loss(uniform, centres, teacher_disp * 123.0, gt, valid)
+    out3 = cross_interaction_kd_loss(uniform, centres, teacher_disp * 123.0, gt, valid, **CKD)
     assert out3["kd"].item() == pytest.approx(out_u["kd"].item(), rel=1e-5)
 
 
@@ -126,14 +134,14 @@ def ring():
 def test_vrkd_zero_for_identical_and_sensitive_to_view_permutation(ring):
     pairs, masks = ring
     f = torch.randn(2, 6, 16, 12, 20, generator=gen(5))
-    assert view_relational_kd_loss(f.clone(), f, masks, pairs).item() == pytest.approx(0.0, abs=1e-6)
+    assert view_relational_kd_loss(f.clone(), f, masks, pairs, **VRKD).item() == pytest.approx(0.0, abs=1e-6)
     # relations are channel-free: a student with other channels but same relations is fine
     perm = f[:, [0, 2, 1, 3, 4, 5]]  # swap two cameras' features
-    assert view_relational_kd_loss(perm, f, masks, pairs).item() > 1e-3
+    assert view_relational_kd_loss(perm, f, masks, pairs, **VRKD).item() > 1e-3
     # spatial shuffle inside one view changes relations too
     shuffled = f.clone()
     shuffled[:, 1] = f[:, 1].flip(-1)
-    assert view_relational_kd_loss(shuffled, f, masks, pairs, mode="smooth_l1").item() > 1e-4
+    assert view_relational_kd_loss(shuffled, f, masks, pairs, mode="smooth_l1", **VRKD).item() > 1e-4
     s = f.clone().requires_grad_(True)
-    view_relational_kd_loss(s + 0.5 * torch.randn_like(s), f, masks, pairs).backward()
+    view_relational_kd_loss(s + 0.5 * torch.randn_like(s), f, masks, pairs, **VRKD).backward()
     assert s.grad.abs().sum() > 0

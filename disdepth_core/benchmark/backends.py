@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import DisdepthError
+from ..models.teacher_config import TeacherConfig
 from ..runtime.engine_config import EngineConfig
 from ..runtime.onnx_export import sample_images
 
@@ -131,7 +132,7 @@ def time_module(fn, x: torch.Tensor, *, runs: int, warmup: int) -> list[float]:
 
 def student_vs_teacher(student: torch.nn.Module, size: tuple[int, int], batch: int, device: torch.device, *,
                        runs: int, warmup: int, precision: str = "fp32", teacher_arch: str = "da_v2_small",
-                       grid_stride: int = 16) -> dict:
+                       grid_stride: int = TeacherConfig.grid_stride) -> dict:
     """Network time of the student vs the Depth Anything V2-S architecture (random weights) on one batch.
 
     The student runs in its inference form (BatchNorm folded, channels_last). Both get the same normalised ``(batch, 3, H, W)`` input in eager PyTorch on ``device``; the
@@ -180,7 +181,7 @@ def _default_rig(batch: int, size: tuple[int, int]):
 def bench_backends(backends: list[str], *, checkpoint: str | None, model_config, size: tuple[int, int],
                    batch: int = 6, runs: int = 10, warmup: int = 2, device: str = "auto", precision: str = "fp32",
                    teacher_runs: int = 3, compile: bool = False, teacher_arch: str = "da_v2_small",
-                   teacher_grid_stride: int = 16, progress=print) -> dict:
+                   teacher_grid_stride: int = TeacherConfig.grid_stride, progress=print) -> dict:
     """Benchmark each backend in ``backends`` on a ``batch`` x ``size`` step; see module docstring.
 
     ``checkpoint``: a student checkpoint directory; ``None`` saves a randomly initialised student of

@@ -42,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "'student_default,teacher/da_v2_small')")
     p.add_argument("--student", default=DEFAULT_STUDENT, help="student config (name or YAML) whose decoder/head "
                    "all student rows use (default: student_default)")
-    p.add_argument("--teacher-grid-stride", type=positive_int, default=16,
-                   help="teacher input = patch * ceil(H / stride) (default 16, as in training)")
+    from ..models.teacher_config import TeacherConfig
+
+    p.add_argument("--teacher-grid-stride", type=positive_int, default=TeacherConfig.grid_stride,
+                   help=f"teacher input = patch * ceil(H / stride) (default {TeacherConfig.grid_stride}: "
+                        "teacher.grid_stride's, as in training)")
     p.add_argument("--no-fold", action="store_true", help="time students as trained (BatchNorm unfolded, "
                    "contiguous NCHW) instead of their inference form (BN folded, channels-last)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")

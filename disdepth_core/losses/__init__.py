@@ -1,4 +1,9 @@
-"""Training losses: depth supervision and the three distillation terms of METHOD.md §4-6."""
+"""Training losses: depth supervision and the three distillation terms of METHOD.md §4-6.
+
+The hyper-parameters that a training run configures (weights, temperatures, kernel widths,
+grid sizes) have no defaults here: their one default is in
+:class:`disdepth_core.training.config.DistillConfig`, and callers pass them.
+"""
 
 from .attentive_kd import attentive_kd_loss, spatial_attention
 from .cross_interaction_kd import (

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 
-def spatial_attention(features: torch.Tensor, *, p: float = 2.0, tau: float = 1.0) -> torch.Tensor:
+def spatial_attention(features: torch.Tensor, *, tau: float, p: float = 2.0) -> torch.Tensor:
     """Attention map ``(B, h, w)`` summing to 1 over h*w, from features ``(B, C, h, w)``.
 
     The channel mean of ``|F|^p`` is standardised per image before the softmax so that
@@ -37,10 +37,10 @@ def attentive_kd_loss(
     student: Sequence[torch.Tensor],
     teacher: Sequence[torch.Tensor],
     *,
+    tau: float,
+    attention_transfer: float,
     attentive: bool = True,
     p: float = 2.0,
-    tau: float = 1.0,
-    attention_transfer: float = 1.0,
     pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum over levels of the attention-weighted feature distance.

@@ -48,7 +48,7 @@ def scale_invariant_depth(
     return u.clamp(0.0, 1.0).reshape(teacher_output.shape)
 
 
-def soft_bin_targets(u: torch.Tensor, num_bins: int, *, sigma: float = 0.5, kernel: str = "gaussian") -> torch.Tensor:
+def soft_bin_targets(u: torch.Tensor, num_bins: int, *, sigma: float, kernel: str = "gaussian") -> torch.Tensor:
     """Soft assignment of ``u`` ``(B, H, W)`` to N bins uniform in [0, 1] -> ``(B, N, H, W)``.
 
     ``sigma`` is the kernel width in bin units (Gaussian std or triangle half-width).
@@ -94,11 +94,11 @@ def cross_interaction_kd_loss(
     target: torch.Tensor,
     valid: torch.Tensor,
     *,
+    sigma: float,
+    kd_weight: float,
+    cross_weight: float,
+    chamfer_weight: float,
     teacher_is_disparity: bool = True,
-    sigma: float = 0.5,
-    kd_weight: float = 1.0,
-    cross_weight: float = 1.0,
-    chamfer_weight: float = 0.1,
 ) -> dict[str, torch.Tensor]:
     """The CKD terms; returns a dict with ``kd``, ``cross``, ``chamfer`` and weighted ``total``.
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 
-def pooled_overlap_features(features: torch.Tensor, mask: torch.Tensor, k: int = 4) -> torch.Tensor:
+def pooled_overlap_features(features: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     """Masked average pooling on a k x k grid over the mask's bounding box.
 
     features: (B, C, h, w); mask: (h, w) bool (resized to the features by the caller or
@@ -50,8 +50,8 @@ def view_relational_kd_loss(
     overlap_masks: torch.Tensor,
     pairs: Sequence[tuple[int, int]],
     *,
-    k: int = 4,
-    tau: float = 0.1,
+    k: int,
+    tau: float,
     mode: str = "kl",
 ) -> torch.Tensor:
     """Sum over adjacent pairs of the relation-matrix discrepancy.

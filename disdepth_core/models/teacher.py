@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CapabilityError, DisdepthError
-from .teacher_config import TeacherArchConfig, teacher_preset
+from .teacher_config import TeacherArchConfig, TeacherConfig, teacher_preset
+
+_DEFAULTS = TeacherConfig()  # the keyword defaults below are TeacherConfig's, written once there
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -154,7 +156,8 @@ class DepthTeacher(nn.Module):
     (of ``features``), ``hidden_channels`` (of ``hidden_states``), ``source`` (directory or None).
     """
 
-    def __init__(self, model, *, grid_stride: int = 16, output_kind: str = "auto", source: str | None = None):
+    def __init__(self, model, *, grid_stride: int = _DEFAULTS.grid_stride, output_kind: str = _DEFAULTS.output_kind,
+                 source: str | None = None):
         super().__init__()
         cfg = model.config
         self.model = model
@@ -230,7 +233,7 @@ class DepthTeacher(nn.Module):
         return list(enc.layer)
 
 
-def load_teacher(path: str | Path, *, grid_stride: int = 16, output_kind: str = "auto",
+def load_teacher(path: str | Path, *, grid_stride: int = _DEFAULTS.grid_stride, output_kind: str = _DEFAULTS.output_kind,
                  device: str | torch.device = "cpu", freeze: bool = True) -> DepthTeacher:
     """Load a HF depth model from the local directory ``path`` and wrap it (eval mode, frozen by default)."""
     teacher = DepthTeacher(load_teacher_model(path), grid_stride=grid_stride, output_kind=output_kind,

@@ -52,6 +52,8 @@ class TeacherConfig:
         "auto", help="what the model outputs; auto = from its config (relative -> disparity)"
     )
     arch: TeacherArchConfig | None = field(default=None, metadata={"help": "build this architecture instead of loading"})
+    allow_untrained: bool = cfg_field(False, help="tests only: let the acclimate and student stages distil from a "
+                                                  "teacher built from 'arch' (random weights) instead of 'path'")
 
 
 TEACHER_PRESETS: dict[str, TeacherArchConfig] = {

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .engine_api import InferenceResult
+from .engine_config import ENGINE_DEFAULTS
 from .model_metadata import ModelMetadata
 from .processing import images_to_device, postprocess_confidence, postprocess_depth, preprocess_images
 
@@ -36,7 +37,7 @@ class BaseDepthEngine:
     provides_confidence = False  # a backend whose model has a confidence output sets this True
 
     def __init__(self, *, device: torch.device, metadata: ModelMetadata, input_size: tuple[int, int],
-                 depth_range: tuple[float, float], upsample: str = "bilinear") -> None:
+                 depth_range: tuple[float, float], upsample: str = ENGINE_DEFAULTS.upsample) -> None:
         self.device = torch.device(device)
         self.metadata = metadata
         self.input_size = (int(input_size[0]), int(input_size[1]))

@@ -59,3 +59,8 @@ class EngineConfig:
             raise ConfigError(f"give both sides or [0, 0], got {list(self.input_size)}", key="input_size")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}", key="device")
+
+
+# The engine classes' keyword defaults read these, so each default is written once (above).
+ENGINE_DEFAULTS = EngineConfig()
+DEFAULT_DEPTH_RANGE = (ENGINE_DEFAULTS.min_depth, ENGINE_DEFAULTS.max_depth)

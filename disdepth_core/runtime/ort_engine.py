@@ -25,7 +25,7 @@ import torch
 
 from ..errors import CapabilityError, ConfigError
 from .engine_base import LOG, BaseDepthEngine
-from .engine_config import EngineConfig
+from .engine_config import DEFAULT_DEPTH_RANGE, ENGINE_DEFAULTS, EngineConfig
 from .model_metadata import (
     ONNX_CONFIDENCE,
     ONNX_INPUT,
@@ -89,9 +89,9 @@ class OnnxRuntimeEngine(BaseDepthEngine):
     backend = "onnxruntime"
     channels_last = False  # onnxruntime reads a plain contiguous NCHW buffer
 
-    def __init__(self, onnx_path: str | Path, *, device: torch.device | str = "cpu", precision: str = "fp32",
-                 providers: list[str] | None = None, depth_range: tuple[float, float] = (0.5, 80.0),
-                 upsample: str = "bilinear") -> None:
+    def __init__(self, onnx_path: str | Path, *, device: torch.device | str = "cpu",
+                 precision: str = ENGINE_DEFAULTS.precision, providers: list[str] | None = None,
+                 depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE, upsample: str = ENGINE_DEFAULTS.upsample) -> None:
         ort = _ort()
         device = torch.device(device)
         meta = read_onnx_metadata(onnx_path)

@@ -39,7 +39,7 @@ import torch
 
 from ..errors import CapabilityError, ConfigError, DisdepthError
 from .engine_base import LOG, BaseDepthEngine
-from .engine_config import EngineConfig
+from .engine_config import DEFAULT_DEPTH_RANGE, ENGINE_DEFAULTS, EngineConfig
 from .model_metadata import (
     ONNX_CONFIDENCE,
     ONNX_INPUT,
@@ -198,7 +198,7 @@ class TensorRTEngine(BaseDepthEngine):
     channels_last = False
 
     def __init__(self, plan_path: str | Path, *, device: torch.device | str = "cuda",
-                 depth_range: tuple[float, float] = (0.5, 80.0), upsample: str = "bilinear",
+                 depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE, upsample: str = ENGINE_DEFAULTS.upsample,
                  precision: str = "fp16", max_batch: int | None = None, cache_dir: str | Path = "") -> None:
         """``plan_path``: a ``.plan`` (+ ``<plan>.json``) from ``disdepth export --format tensorrt``, or
         an ``.onnx`` export, built here through the engine cache in ``cache_dir`` ('' = the default)

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from .engine_base import LOG, BaseDepthEngine
-from .engine_config import EngineConfig
+from .engine_config import DEFAULT_DEPTH_RANGE, ENGINE_DEFAULTS, EngineConfig
 from .model_metadata import (
     check_metadata,
     load_checkpoint_student,
@@ -43,9 +43,10 @@ class TorchEngine(BaseDepthEngine):
 
     backend = "torch"
 
-    def __init__(self, model: torch.nn.Module, *, device: torch.device | str = "cpu", precision: str = "fp32",
-                 compile: bool = False, input_size: tuple[int, int] | None = None,
-                 depth_range: tuple[float, float] = (0.5, 80.0), upsample: str = "bilinear",
+    def __init__(self, model: torch.nn.Module, *, device: torch.device | str = "cpu",
+                 precision: str = ENGINE_DEFAULTS.precision, compile: bool = ENGINE_DEFAULTS.compile,
+                 input_size: tuple[int, int] | None = None, depth_range: tuple[float, float] = DEFAULT_DEPTH_RANGE,
+                 upsample: str = ENGINE_DEFAULTS.upsample,
                  cameras: list[str] | None = None) -> None:
         device = torch.device(device)
         mcfg = model.config

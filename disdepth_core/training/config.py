@@ -98,17 +98,23 @@ class TrainConfig:
                                                             "(0 = val_max_samples)")
     model: ModelConfig = cfg_field(default_factory=ModelConfig, help="the student (and ghost decoder) network")
     teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig, help="the transformer teacher")
-    teacher_target: Literal["relative", "metric"] = cfg_field(
-        "relative", help="teacher stage: fit relative disparity (like a foundation model) or metric depth"
+    teacher_target: Literal["auto", "relative", "metric"] = cfg_field(
+        "auto", help="teacher stage: fit relative disparity (SSI loss, like a foundation model) or metric depth "
+                     "(SILog); it must agree with the teacher's output (teacher.output_kind, or the config of "
+                     "teacher.path / teacher.arch); auto = whatever the teacher outputs"
     )
     acclimate: AcclimateConfig = cfg_field(default_factory=AcclimateConfig)
     distill: DistillConfig = cfg_field(default_factory=DistillConfig)
     optim: OptimConfig = cfg_field(default_factory=OptimConfig)
 
     def validate(self) -> None:
-        if self.stage in ("acclimate", "student") and self.distill.needs_teacher or self.stage == "acclimate":
+        if self.stage == "acclimate" or self.stage == "student" and self.distill.needs_teacher:
             if not self.teacher.path and self.teacher.arch is None:
                 raise ConfigError(f"stage {self.stage!r} needs a teacher (teacher.path)", key="teacher.path")
+            if not self.teacher.path and not self.teacher.allow_untrained:
+                raise ConfigError(f"stage {self.stage!r} would distil from an untrained teacher (random weights "
+                                  "built from teacher.arch): set teacher.path to trained weights "
+                                  "(or teacher.allow_untrained: true in a test)", key="teacher.arch")
         if self.distill.ckd and self.model.head != "bins":
             raise ConfigError("cross-interaction KD needs the depth-bin head (model.head: bins)", key="distill.ckd")
         if self.distill.init_decoder_from_ghost and not self.distill.acclimated:

@@ -1,10 +1,11 @@
 """The three training stages as objects the trainer drives.
 
-Each stage owns its trainable modules (``modules``: name -> nn.Module, saved in
-resumable checkpoints), builds optimiser parameter groups, computes the loss terms of
-one batch (``losses(batch) -> dict``, key ``total`` is optimised) and exports its result
-(``export(out_dir)``). Inputs are ``SurroundBatch`` tensors ``(B, V, ...)`` flattened to
-``(B*V, ...)`` images.
+Each class implements :class:`disdepth_core.training.stage.TrainingStage` (what every
+member is: see there): it owns its modules (``modules``, saved in resumable checkpoints;
+``trainable``, the one the optimiser trains), builds optimiser parameter groups, computes
+the loss terms of one batch (``losses(batch) -> dict``, key ``total`` is optimised) and
+exports its result (``export(out_dir)``). Inputs are ``SurroundBatch`` tensors
+``(B, V, ...)`` flattened to ``(B*V, ...)`` images.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DisdepthError
+from ..errors import ConfigError, DisdepthError
 from ..geometry import CameraRig
 from ..losses import (
     attentive_kd_loss,
@@ -27,6 +28,7 @@ from ..losses import (
     view_relational_kd_loss,
 )
 from .config import TrainConfig
+from .stage import Align, Predictor, TrainingStage
 
 
 def flatten_batch(batch, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,6 +69,26 @@ class OverlapCache:
 
 
 # ----------------------------------------------------------------------------- teacher
+TARGET_OUTPUT_KIND = {"relative": "relative_disparity", "metric": "metric_depth"}
+
+
+def check_teacher_target(cfg: TrainConfig, output_kind: str) -> None:
+    """``teacher_target`` must name what the teacher outputs (the loss follows the output: SSI on relative
+    disparity, SILog on metric depth); ConfigError naming both keys otherwise."""
+    if cfg.teacher_target == "auto" or TARGET_OUTPUT_KIND[cfg.teacher_target] == output_kind:
+        return
+    tc = cfg.teacher
+    if tc.output_kind != "auto":
+        source = f"teacher.output_kind is {tc.output_kind!r}"
+    elif tc.path:
+        source = f"the model at teacher.path ({tc.path}) outputs {output_kind}"
+    else:
+        source = f"teacher.arch.depth_estimation_type is {tc.arch.depth_estimation_type!r}"
+    raise ConfigError(f"{cfg.teacher_target!r} does not match the teacher: {source}; set teacher_target to "
+                      f"{'metric' if output_kind == 'metric_depth' else 'relative'} or auto, or use a teacher "
+                      f"that outputs {TARGET_OUTPUT_KIND[cfg.teacher_target]}", key="teacher_target")
+
+
 class TeacherStage:
     """Fit a transformer teacher on the data: relative disparity (SSI loss) or metric depth (SILog)."""
 
@@ -79,15 +101,15 @@ class TeacherStage:
             model = load_teacher_model(tc.path)
         elif tc.arch is not None:
             torch.manual_seed(cfg.seed)
-            arch = tc.arch
-            if cfg.teacher_target == "metric" and arch.depth_estimation_type != "metric":
-                raise DisdepthError("teacher_target 'metric' needs teacher.arch.depth_estimation_type: metric")
-            model = build_teacher_model(arch, seed=cfg.seed)
+            model = build_teacher_model(tc.arch, seed=cfg.seed)
         else:
             raise DisdepthError("stage 'teacher' needs teacher.path (a local model to fine-tune) or teacher.arch")
         self.teacher = DepthTeacher(model, grid_stride=tc.grid_stride, output_kind=tc.output_kind).to(device)
+        check_teacher_target(cfg, self.teacher.output_kind)
         self.teacher.train().requires_grad_(True)
         self.modules = {"teacher": self.teacher}
+        self.trainable = self.teacher
+        self.predictor_align: Align = "disparity" if self.teacher.output_kind == "relative_disparity" else "none"
         self.device = device
 
     def param_groups(self, optim) -> list[dict]:
@@ -107,10 +129,13 @@ class TeacherStage:
 
         return save_teacher(self.teacher.model, out_dir / "teacher")
 
-    def predictor(self):
+    def predictor(self) -> Predictor:
         """Callable images [0,1] (N,3,H,W) -> the teacher's raw output (N,H,W) (relative or metric)."""
         t = self.teacher.eval()
         return lambda imgs: t(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
+
+    def reference_predictor(self) -> None:
+        return None
 
 
 # ----------------------------------------------------------------------------- acclimate
@@ -127,6 +152,8 @@ class AcclimateStage:
         self.acclimated = AcclimatedTeacher(teacher, cfg.model, train_last_blocks=cfg.acclimate.train_last_blocks).to(device)
         self.acclimated.train()
         self.modules = {"acclimated": self.acclimated}
+        self.trainable = self.acclimated
+        self.predictor_align: Align = "none"  # the ghost decoder predicts metric depth
         self.device = device
 
     def param_groups(self, optim) -> list[dict]:
@@ -149,11 +176,11 @@ class AcclimateStage:
 
         return save_acclimated(self.acclimated, out_dir / "acclimated")
 
-    def predictor(self):
+    def predictor(self) -> Predictor:
         a = self.acclimated.eval()
         return lambda imgs: a(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["depth"]
 
-    def reference_predictor(self):
+    def reference_predictor(self) -> tuple[Predictor, Align]:
         """The raw teacher before acclimation and how to score it: relative disparity is
         aligned per image (scale and shift) to the ground truth; metric depth is used as is."""
         t = self.acclimated.teacher.eval()
@@ -230,6 +257,8 @@ class StudentStage:
         self.model = StudentWithProjectors(student, levels, target_channels).to(device)
         self.model.train()
         self.modules = {"student": self.model}
+        self.trainable = self.model
+        self.predictor_align: Align = "none"
         self.overlaps = OverlapCache((max(cfg.model.d_min, 1.0), cfg.model.d_max))
 
     @property
@@ -309,12 +338,16 @@ class StudentStage:
 
         return save_student(self.student, out_dir / "student", extra_meta={"stage": "student"})
 
-    def predictor(self):
+    def predictor(self) -> Predictor:
         s = self.student.eval()
         return lambda imgs: s(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))
 
+    def reference_predictor(self) -> None:
+        return None
 
-STAGES = {"teacher": TeacherStage, "acclimate": AcclimateStage, "student": StudentStage}
+
+STAGES: dict[str, type[TrainingStage]] = {"teacher": TeacherStage, "acclimate": AcclimateStage,
+                                          "student": StudentStage}
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float) -> float:

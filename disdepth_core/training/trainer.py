@@ -27,6 +27,7 @@ from ..errors import DisdepthError
 from ..runtime.factory import resolve_device
 from .batching import fetch_batch
 from .config import TrainConfig
+from .stage import TrainingStage
 from .stages import STAGES, lr_factor
 from .state import load_training_state, save_training_state
 
@@ -71,7 +72,7 @@ def train(
     dataset = build_dataset(cfg.dataset, split=cfg.dataset.split)
     if len(dataset) == 0:
         raise DisdepthError(f"training data {cfg.dataset.name} ({cfg.dataset.root}, split {cfg.dataset.split}) is empty")
-    stage = STAGES[cfg.stage](cfg, device)
+    stage: TrainingStage = STAGES[cfg.stage](cfg, device)
     use_cuda_tricks = device.type == "cuda"
     if use_cuda_tricks and cfg.channels_last:
         for m in stage.modules.values():
@@ -83,9 +84,8 @@ def train(
         start, _ = load_training_state(ckpt_dir, stage.modules, optimizer)
         if rank == 0:
             print(f"resumed {out} at step {start}/{cfg.steps}")
-    # the module that runs forward: DDP-wrapped under torchrun
-    (trainable,) = stage.modules.values()  # each stage trains one module (with its sub-modules)
-    runner = trainable
+    trainable = stage.trainable
+    runner = trainable  # the module that runs forward: DDP-wrapped under torchrun
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -155,7 +155,7 @@ def train(
     return out
 
 
-def held_out_summary(stage, cfg: TrainConfig, ds, device, *, deployed: Path | None, max_samples: int,
+def held_out_summary(stage: TrainingStage, cfg: TrainConfig, ds, device, *, deployed: Path | None, max_samples: int,
                      progress: bool) -> dict:
     """Held-out metrics of the stage's model. A student is measured as deployed: ``deployed`` is its
     exported checkpoint directory, run by the inference engine (eval mode, the engine's pre- and
@@ -170,13 +170,12 @@ def held_out_summary(stage, cfg: TrainConfig, ds, device, *, deployed: Path | No
         return evaluate_checkpoint(deployed, ds, dataset_name=cfg.val_dataset.name, device=str(device),
                                    max_samples=max_samples, progress=progress)
     predict = stage.predictor()
-    relative = cfg.stage == "teacher" and getattr(stage.teacher, "output_kind", "") == "relative_disparity"
     with torch.no_grad():
         return evaluate_dataset(predict, ds, dataset_name=cfg.val_dataset.name, max_samples=max_samples,
-                                device=device, progress=progress, align="disparity" if relative else "none")
+                                device=device, progress=progress, align=stage.predictor_align)
 
 
-def _checkpoint_eval(stage, cfg: TrainConfig, out: Path, device, step: int, ds) -> None:
+def _checkpoint_eval(stage: TrainingStage, cfg: TrainConfig, out: Path, device, step: int, ds) -> None:
     """Held-out metrics of this checkpoint -> a row of ``eval_history.csv`` and ``eval_curve.png``."""
     deployed = None
     if cfg.stage == "student":  # export exactly as the final student is exported, then run it through the engine
@@ -227,7 +226,7 @@ def _plot_eval_history(csv_path: Path, png: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _evaluate(stage, cfg: TrainConfig, out: Path, device, ds=None) -> None:
+def _evaluate(stage: TrainingStage, cfg: TrainConfig, out: Path, device, ds=None) -> None:
     """Final held-out report; ``ds`` is the held-out dataset the checkpoint evaluations already built."""
     from ..data.registry import build_dataset
     from ..evaluation.evaluate import evaluate_dataset, write_report
@@ -239,8 +238,9 @@ def _evaluate(stage, cfg: TrainConfig, out: Path, device, ds=None) -> None:
                                progress=True)
     write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}"
                  + (" (exported checkpoint through the inference engine)" if deployed is not None else ""))
-    if hasattr(stage, "reference_predictor"):  # acclimation: "preserves performance" is measured, not assumed
-        predict_ref, align = stage.reference_predictor()
+    reference = stage.reference_predictor()  # acclimation: "preserves performance" is measured, not assumed
+    if reference is not None:
+        predict_ref, align = reference
         with torch.no_grad():
             ref = evaluate_dataset(predict_ref, ds, dataset_name=cfg.val_dataset.name,
                                    max_samples=cfg.val_max_samples, device=device, progress=True, align=align)

@@ -1,0 +1,102 @@
+"""The training stages against the trainer's interface (``TrainingStage``), the refusal to distil
+from an untrained teacher, and ``teacher_target`` checked against the teacher (path or arch)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from disdepth_core.config import from_dict
+from disdepth_core.errors import ConfigError
+from disdepth_core.models.teacher import build_teacher_model, save_teacher
+from disdepth_core.models.teacher_config import TEACHER_PRESETS
+from disdepth_core.training.config import TrainConfig
+from disdepth_core.training.stage import TrainingStage
+from disdepth_core.training.stages import STAGES
+
+SIZE = [28, 42]
+TINY = dataclasses.asdict(TEACHER_PRESETS["tiny"])
+MODEL = {"backbone": "resnet18", "input_size": SIZE, "num_bins": 8, "decoder_channels": [8, 8, 8, 8]}
+
+
+def config(**kw) -> TrainConfig:
+    return from_dict(TrainConfig, {"device": "cpu", "model": MODEL, **kw})
+
+
+def built(stage: str, **kw) -> TrainingStage:
+    return STAGES[stage](config(stage=stage, **kw), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("stage, kw", [
+    ("teacher", {"teacher": {"arch": TINY}}),
+    ("acclimate", {"teacher": {"arch": TINY, "allow_untrained": True}}),
+    ("student", {}),
+    ("student", {"teacher": {"arch": TINY, "allow_untrained": True}, "distill": {"feature_kd": "attentive"}}),
+])
+def test_every_stage_is_a_training_stage(stage, kw):
+    s = built(stage, **kw)
+    assert isinstance(s, TrainingStage)
+    assert any(m is s.trainable for m in s.modules.values())
+    # every parameter the optimiser gets belongs to the trainable module (it is what DDP wraps and clips)
+    owned = {id(p) for p in s.trainable.parameters()}
+    grouped = [p for g in s.param_groups(config().optim) for p in g["params"]]
+    assert grouped and all(id(p) in owned for p in grouped)
+    assert s.predictor_align in ("none", "disparity")
+    reference = s.reference_predictor()
+    assert (reference is not None) == (stage == "acclimate")
+    if reference is not None:
+        predict, align = reference
+        assert align == "disparity"  # the tiny teacher is relative
+        assert predict(torch.rand(1, 3, *SIZE)).shape == (1, *SIZE)
+
+
+def test_teacher_stage_scores_relative_output_as_disparity():
+    assert built("teacher", teacher={"arch": TINY}).predictor_align == "disparity"
+    metric = {**TINY, "depth_estimation_type": "metric", "max_depth": 80}
+    assert built("teacher", teacher={"arch": metric}).predictor_align == "none"
+
+
+@pytest.mark.parametrize("stage, distill", [("acclimate", {}), ("student", {"ckd": True}),
+                                            ("student", {"output_kd": True})])
+def test_distilling_from_an_untrained_teacher_is_refused(stage, distill):
+    with pytest.raises(ConfigError) as e:
+        config(stage=stage, teacher={"arch": TINY}, distill=distill)
+    assert e.value.key == "teacher.arch" and "untrained" in str(e.value) and "teacher.allow_untrained" in str(e.value)
+    assert "\n" not in str(e.value)
+    config(stage=stage, teacher={"arch": TINY, "allow_untrained": True}, distill=distill)  # the tests' opt-in
+    config(stage="teacher", teacher={"arch": TINY})  # fitting a teacher from scratch is what that stage is for
+    config(stage="student", teacher={"arch": TINY})  # no KD term: the teacher is never used
+
+
+@pytest.fixture(scope="module")
+def relative_teacher_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("teacher") / "teacher"
+    save_teacher(build_teacher_model(TEACHER_PRESETS["tiny"], seed=0), d)
+    return d
+
+
+def test_teacher_target_is_checked_against_a_teacher_loaded_from_path(relative_teacher_dir):
+    with pytest.raises(ConfigError) as e:
+        built("teacher", teacher={"path": str(relative_teacher_dir)}, teacher_target="metric")
+    msg = str(e.value)
+    assert e.value.key == "teacher_target" and "teacher.path" in msg and str(relative_teacher_dir) in msg
+    for target in ("relative", "auto"):
+        s = built("teacher", teacher={"path": str(relative_teacher_dir)}, teacher_target=target)
+        assert s.teacher.output_kind == "relative_disparity"
+    # teacher.output_kind overrides the loaded config; the target is checked against that
+    s = built("teacher", teacher={"path": str(relative_teacher_dir), "output_kind": "metric_depth"},
+              teacher_target="metric")
+    assert s.predictor_align == "none"
+    with pytest.raises(ConfigError, match="teacher.output_kind"):
+        built("teacher", teacher={"path": str(relative_teacher_dir), "output_kind": "metric_depth"},
+              teacher_target="relative")
+
+
+def test_teacher_target_is_checked_against_an_arch():
+    with pytest.raises(ConfigError, match="teacher.arch.depth_estimation_type") as e:
+        built("teacher", teacher={"arch": TINY}, teacher_target="metric")
+    assert e.value.key == "teacher_target"
+    metric = {**TINY, "depth_estimation_type": "metric", "max_depth": 80}
+    assert built("teacher", teacher={"arch": metric}, teacher_target="metric").teacher.output_kind == "metric_depth"
