@@ -146,7 +146,8 @@ def array_to_image(arr: np.ndarray, encoding: str, *, stamp: Time | None = None,
 
 def depth_to_image(depth: np.ndarray, encoding: str = "32FC1", *, stamp: Time | None = None,
                    frame_id: str = "") -> Image:
-    """REP 118 depth image from ``(H, W)`` float32 metres (NaN invalid, +Inf beyond range).
+    """REP 118 depth image from ``(H, W)`` float32 metres (REP 117: NaN invalid, +Inf beyond range,
+    -Inf closer than the range).
 
     ``32FC1`` keeps the REP 117 special values. ``16UC1`` is millimetres with 0 for every
     invalid, non-finite, non-positive or unrepresentable (> 65.535 m) value.

@@ -41,3 +41,24 @@ def test_documented_benchmark_scripts_run(script):
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage:" in r.stdout
+
+
+def test_docs_state_the_rep117_values_the_engine_produces():
+    """README, docs and the engine's docstrings say what ``postprocess_depth`` does: NaN invalid,
+    +Inf beyond ``max_depth``, -Inf closer than ``min_depth``."""
+    import torch
+
+    from disdepth_core.runtime import engine_api
+    from disdepth_core.runtime.processing import postprocess_depth
+
+    out = postprocess_depth(torch.tensor([[[0.2, 5.0, 90.0, float("nan")]]]), (1, 4), 0.5, 80.0, mode="nearest")
+    assert out[0, 0, 0] == float("-inf") and out[0, 0, 1] == 5.0 and out[0, 0, 2] == float("inf")
+    assert torch.isnan(out[0, 0, 3])
+    texts = {"README.md": (REPO / "README.md").read_text(encoding="utf-8"),
+             "docs/ros_node.md": (REPO / "docs" / "ros_node.md").read_text(encoding="utf-8"),
+             "docs/runtime.md": (REPO / "docs" / "runtime.md").read_text(encoding="utf-8"),
+             "InferenceResult": engine_api.InferenceResult.__doc__}
+    for name, text in texts.items():
+        flat = " ".join(text.replace("−", "-").split())
+        assert "-Inf is not used" not in flat, name
+        assert re.search(r"-Inf[^.;]{0,40}(closer|too close)", flat), f"{name} does not say -Inf = closer than min_depth"

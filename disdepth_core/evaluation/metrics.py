@@ -42,7 +42,8 @@ def depth_metrics(
     pred, gt: (B, H, W) metres; valid: (B, H, W) bool. Returns ``(metrics, has_gt)``:
     ``metrics[k]`` is (B,) float64 for each key of :data:`METRIC_KEYS` (NaN for images
     without valid GT), ``has_gt`` (B,) bool. Non-finite predictions at valid pixels count
-    as ``max_depth`` (an engine reports +Inf beyond range).
+    as ``max_depth`` (an engine reports +Inf beyond range); map an engine's -Inf (closer than its
+    range) to its ``min_depth`` first, with :func:`~disdepth_core.evaluation.engine_eval.rep117_to_caps`.
     """
     pred = pred.double()
     gt = gt.double()

@@ -19,7 +19,9 @@ import torch
 
 @dataclasses.dataclass
 class InferenceResult:
-    """depth: (N, H_out, W_out) float32 metres, z-depth; NaN = invalid, +Inf = beyond max range.
+    """depth: (N, H_out, W_out) float32 metres, z-depth, REP 117: NaN = invalid, +Inf = beyond the
+    engine's ``max_depth``, -Inf = closer than its ``min_depth``
+    (:func:`~disdepth_core.runtime.processing.postprocess_depth`).
 
     ``timings_ms`` holds at least ``preprocess``, ``network``, ``postprocess`` and ``total``.
 
