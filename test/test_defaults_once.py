@@ -62,3 +62,15 @@ def test_teacher_keyword_defaults_are_the_teacher_config():
     for fn in (DepthTeacher, load_teacher):
         assert default(fn, "grid_stride") == cfg.grid_stride
         assert default(fn, "output_kind") == cfg.output_kind
+
+
+def test_synthetic_dataset_keyword_defaults_are_the_dataset_config():
+    from disdepth_core.data.dataset_config import DATASET_DEFAULTS, DatasetConfig
+    from disdepth_core.data.synthetic import SyntheticWorldDataset
+
+    d, cfg = DATASET_DEFAULTS["synthetic"], DatasetConfig()
+    assert default(SyntheticWorldDataset, "min_depth") == d.min_depth
+    assert default(SyntheticWorldDataset, "max_depth") == d.max_depth
+    assert default(SyntheticWorldDataset, "gt") == d.gt_source
+    assert default(SyntheticWorldDataset, "labelled_every") == cfg.labelled_every
+    assert default(SyntheticWorldDataset, "unlabelled") == cfg.unlabelled

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, scale_intrinsics, transform_points
+from .dataset_config import DATASET_DEFAULTS, DatasetConfig
 from .lidar_depth import points_to_depth_map
 from .sample import SurroundSample
 
@@ -57,6 +58,9 @@ def find_sequences(root: str | Path) -> list[Path]:
     return seqs
 
 
+_DEFAULTS = DATASET_DEFAULTS["synthetic"]  # the keyword defaults below are the config's, written once there
+
+
 class SyntheticWorldDataset(Dataset):
     """Frames of one or more native-format sequences under ``root``.
 
@@ -66,8 +70,9 @@ class SyntheticWorldDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None,
-                 gt: str = "render", min_depth: float = 0.1, max_depth: float = 80.0, labelled_every: int = 1,
-                 unlabelled: str = "drop"):
+                 gt: str = _DEFAULTS.gt_source, min_depth: float = _DEFAULTS.min_depth,
+                 max_depth: float = _DEFAULTS.max_depth, labelled_every: int = DatasetConfig.labelled_every,
+                 unlabelled: str = DatasetConfig.unlabelled):
         if gt not in ("render", "lidar"):
             raise DisdepthError(f"synthetic dataset: gt must be 'render' or 'lidar', got {gt!r}")
         self.gt, self.min_depth, self.max_depth = gt, float(min_depth), float(max_depth)
