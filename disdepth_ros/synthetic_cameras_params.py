@@ -1,7 +1,7 @@
 """The parameters of ``synthetic_cameras_node``, declared in one place (no ROS import here).
 
 :class:`SyntheticCamerasParams` is a typed config dataclass of the project config system, in the
-style of :mod:`disdepth_ros.params`; the node declares one ROS parameter per field (default and
+style of the surround_depth_node parameters; the node declares one ROS parameter per field (default and
 description from here) and :func:`synthetic_params_from_values` validates what it received (YAML
 file, ``-p`` overrides), raising a ``ConfigError`` that names the parameter.
 """
