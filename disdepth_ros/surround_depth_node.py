@@ -156,10 +156,11 @@ class _SurroundDepth:
         self.warmup_ms = self._warm_up()
         if p.engine.backend != "ground_truth":  # the test-only oracle knows only its own frames' images
             self.get_logger().info(require_healthy_output(self.engine, p.engine.backend).line())
-        if p.engine.self_check:
+        if p.engine.self_check:  # above tolerance: one-line DisdepthError, the node does not start
             check = require_self_check(run_self_check(self.engine, engine_cfg, tolerance=p.engine.self_check_tolerance))
-            (self.get_logger().warning if check.status == "skipped" and p.engine.backend not in ("torch", "ground_truth")
-             else self.get_logger().info)(check.line())
+            (self.get_logger().warning if check.level == "warning" else self.get_logger().info)(check.line())
+        else:
+            self.get_logger().info("self-check off (engine.self_check false)")
         self.sync = ApproximateTimeSync(
             self.cams, p.sync.queue_size, p.sync.slop, timeout_s=p.sync.missing_timeout,
             policy=p.sync.missing_policy, min_streams=p.sync.min_cameras,
