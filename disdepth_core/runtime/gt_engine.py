@@ -44,6 +44,7 @@ class GroundTruthEngine:
     confidence 1 where depth is not NaN, else 0.
     """
 
+    backend = "ground_truth"  # the self-check knows it as a stand-in without a network
     provides_confidence = True
 
     def __init__(self, frames: GroundTruthFrames, *, device: torch.device | str = "cpu",
