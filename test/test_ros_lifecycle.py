@@ -108,7 +108,7 @@ def test_lifecycle_transitions_gate_the_output(env, ros, frames_path, procs, tmp
         assert lis.node.count_publishers(topic) == 0  # nothing advertised before configure
 
         cams = Child("disdepth_ros.synthetic_cameras_node",
-                     ["-p", f"frames:={frames_path}", "-p", f"rate:={RATE}", "-p", "loop:=true"],
+                     ["-p", f"frames:={frames_path}", "-p", f"rate:={RATE}"],
                      env, tmp_path / "pub.log")
         procs.append(cams)
         assert lc.transition("configure"), node.log()
