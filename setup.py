@@ -78,6 +78,8 @@ setup(
             "synthetic_cameras_node = disdepth_ros.synthetic_cameras_node:main",
             "bag_player = disdepth_ros.bag_player:main",
         ],
+        # disdepth_core never imports disdepth_ros: `disdepth eval-bag --live` finds its recorder here
+        "disdepth.eval_bag_live": ["ros = disdepth_ros.live_eval:record_live"],
     },
     zip_safe=False,
 )

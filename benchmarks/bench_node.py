@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-    from disdepth_ros.conversions import array_to_image, make_camera_info, ns_to_stamp, stamp_to_ns
+    from disdepth_core.pipeline.decoding import stamp_to_ns
+    from disdepth_ros.conversions import array_to_image, make_camera_info, ns_to_stamp
 
     node_log = open(out / "node.log", "wb")  # noqa: SIM115
     node_proc = subprocess.Popen(

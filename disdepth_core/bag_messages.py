@@ -2,7 +2,8 @@
 
 Builders return ``rosbags`` message objects (serialise with :func:`serialize`); readers
 take any object with the same fields (a ``rosbags`` deserialised message or an rclpy
-message). Conventions: images ``bgr8`` on the wire, RGB in numpy; depth ``32FC1`` metres
+message; camera images and CameraInfo are read by :mod:`disdepth_core.pipeline`, with the node's
+checks). Conventions: images ``bgr8`` on the wire, RGB in numpy; depth ``32FC1`` metres
 (z-depth, REP 118) with NaN = no ground truth (REP 117); points as float32 fields.
 """
 
@@ -130,20 +131,6 @@ def tf_message(transforms: list[tuple[str, str, np.ndarray]], stamp: int):
 
 
 # ----------------------------------------------------------------------------- readers
-def image_to_rgb(msg) -> np.ndarray:
-    """Image (``bgr8``/``rgb8``/``mono8``) -> RGB uint8 (H, W, 3)."""
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    H, W, step = int(msg.height), int(msg.width), int(msg.step)
-    enc = msg.encoding
-    if enc in ("bgr8", "rgb8"):
-        img = data.reshape(H, step)[:, : W * 3].reshape(H, W, 3)
-        return np.ascontiguousarray(img[..., ::-1] if enc == "bgr8" else img)
-    if enc == "mono8":
-        img = data.reshape(H, step)[:, :W]
-        return np.repeat(img[..., None], 3, axis=2)
-    raise DisdepthError(f"image encoding {enc!r} not supported (bgr8, rgb8, mono8)")
-
-
 def image_to_depth(msg) -> np.ndarray:
     """Image ``32FC1`` (metres) or ``16UC1`` (millimetres) -> float32 (H, W) metres; invalid stays NaN/0."""
     H, W, step = int(msg.height), int(msg.width), int(msg.step)
@@ -156,10 +143,6 @@ def image_to_depth(msg) -> np.ndarray:
         mm = np.frombuffer(raw, dtype=np.uint8).reshape(H, step)[:, : W * 2].copy().view(dt).reshape(H, W)
         return mm.astype(np.float32) / 1000.0
     raise DisdepthError(f"depth encoding {msg.encoding!r} not supported (32FC1, 16UC1)")
-
-
-def camera_info_to_K(msg) -> np.ndarray:
-    return np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
 
 
 def pointcloud_to_array(msg, field_names: list[str] | None = None) -> np.ndarray:

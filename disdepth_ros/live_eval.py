@@ -8,7 +8,8 @@ settings and ``output.resolution: camera`` (depth at the image size, as offline)
 in the tests: its own ``ROS_DOMAIN_ID`` (random unless ``domain_id``), localhost discovery and
 the shipped Fast DDS shared-memory profile.
 
-Imported lazily by the CLI: this module needs rclpy; ``disdepth_core`` never imports it.
+Loaded by ``disdepth eval-bag --live`` through its entry point (setup.py): this module needs rclpy;
+``disdepth_core`` never imports it.
 """
 
 from __future__ import annotations
@@ -127,13 +128,20 @@ def record_live(bag: str | Path, *, rig_path: str, cameras: list[str], engine, i
                 camera_info_topic: str, sync, rate: float = 1.0, timeout_s: float = 120.0, log_dir: str | Path,
                 idle_s: float = 5.0, domain_id: int | None = None, progress: bool = True) -> LiveRecording:
     """Start the node, wait for its depth publishers, play the bag (image + CameraInfo topics only),
-    and record depth until the player has finished and nothing new arrived for ``idle_s``."""
+    and record depth until the player has finished and nothing new arrived for ``idle_s``.
+
+    The ``disdepth eval-bag --live`` plugin (entry point group ``disdepth.eval_bag_live`` in setup.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("rclpy") is None:
+        raise DisdepthError("--live needs ROS 2 (rclpy is not importable here); run without --live for the "
+                            "offline evaluation")
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from .conversions import image_to_array, stamp_to_ns
+    from disdepth_core.pipeline.decoding import image_to_array, stamp_to_ns
 
     if not rate > 0:
         raise DisdepthError(f"--live-rate must be > 0, got {rate}")

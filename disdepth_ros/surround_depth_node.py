@@ -1,17 +1,18 @@
 """``surround_depth_node``: six cameras -> one batched depth engine -> REP 118 depth, cloud, diagnostics.
 
-Pipeline (threads): executor thread = image/CameraInfo callbacks (convert + check, then the
+Wiring over the ROS-free :mod:`disdepth_core.pipeline`. Threads: executor thread = image/CameraInfo
+callbacks (:class:`CameraPipeline` checks, zero-copy; a compressed image's header only, then the
 approximate-time synchroniser) -> :class:`LatestSlot` (one set, newest wins, stale sets are
-counted) -> one inference worker thread (one ``engine.infer`` for all cameras of the set,
-then depth images, their CameraInfo, the per-pixel depth confidence (bin-head models) and the
-merged cloud are published with the input stamps). Bad input is reported per camera and cause and never stops the node.
+counted) -> one inference worker thread (compressed images decoded, the batch assembled, one
+``engine.infer`` for all cameras of the set, then depth images, their CameraInfo, the per-pixel
+depth confidence (bin-head models) and the merged cloud are published with the input stamps).
+Bad input is reported per camera and cause and never stops the node.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import difflib
 import sys
 import threading
 import time
@@ -22,7 +23,6 @@ import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -33,61 +33,27 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import CameraRig, scale_intrinsics
 from disdepth_core.paths import resolve_rig
+from disdepth_core.pipeline.batch import Frame, blank_value
+from disdepth_core.pipeline.camera_pipeline import CameraPipeline
+from disdepth_core.pipeline.decoding import ImageError
+from disdepth_core.pipeline.latest_slot import LatestSlot
+from disdepth_core.pipeline.qos_report import describe_qos, incompatible_qos_message
 from disdepth_core.runtime.factory import create_engine
 from disdepth_core.runtime.model_metadata import resolve_checkpoint
 from disdepth_core.runtime.output_health import require_healthy_output
 from disdepth_core.runtime.pointcloud import depth_to_cloud
-from disdepth_core.runtime.resize import nearest_indices, resize_rgb
+from disdepth_core.runtime.resize import nearest_indices
 from disdepth_core.runtime.self_check import require_self_check, run_self_check
 from disdepth_core.sync import ApproximateTimeSync, SyncedSet
 
-from .conversions import (
-    ImageError,
-    array_to_image,
-    camera_info_to_K,
-    checked_pixels,
-    cloud_to_pointcloud2,
-    compressed_to_rgb,
-    depth_to_image,
-    make_camera_info,
-    pixels_to_rgb,
-    stamp_to_ns,
-)
-from .latest_slot import LatestSlot
-from .params import SurroundDepthParams, flatten_params, params_from_flat
-from .qos_report import describe_qos, incompatible_qos_message
+from .conversions import array_to_image, cloud_to_pointcloud2, depth_to_image, make_camera_info
+from .params import declare_and_read_params
 from .shutdown import init_with_stop_event
 
 NODE_NAME = "surround_depth_node"
 REPEAT_WARNING_S = 30.0  # a repeated (camera, cause) warning is logged again at most this often
 OUT_OF_SYNC_IMAGES = 5  # consecutive images of a camera with no stamp of the others within the slop
 NONFINITE_ERROR_FRACTION = 0.5  # a camera whose published depth is mostly NaN is an ERROR in diagnostics
-
-
-def check_known_parameters(given, known: set[str]) -> None:
-    """Refuse a parameter from a params file or ``-p`` that the node does not have (a misspelt key
-    would otherwise be ignored silently and the default used), naming the nearest known key."""
-    builtin = {"use_sim_time", "start_type_description_service"}
-    for name in sorted(given):
-        if name in known or name in builtin or name.startswith("qos_overrides."):
-            continue
-        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        raise DisdepthError(f"unknown parameter '{name}'{hint}; `ros2 param list` or docs/ros_node.md list the known ones")
-
-
-class Frame:
-    """One accepted camera image: checked pixels (a view of the message data) in ``encoding``,
-    its header and when it arrived (monotonic ns). Converted to RGB by the worker, into the batch."""
-
-    __slots__ = ("pixels", "encoding", "stamp", "frame_id", "recv_ns")
-
-    def __init__(self, pixels: np.ndarray, encoding: str, stamp, frame_id: str, recv_ns: int):
-        self.pixels, self.encoding, self.stamp, self.frame_id, self.recv_ns = pixels, encoding, stamp, frame_id, recv_ns
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.pixels.shape[:2]
 
 
 class CameraState:
@@ -102,8 +68,6 @@ class CameraState:
         self.recv_times: collections.deque[int] = collections.deque(maxlen=50)
         self.last_stamp_ns: int | None = None
         self.size: tuple[int, int] | None = None  # (H, W) of the last accepted image
-        self.info_K: np.ndarray | None = None
-        self.info_size: tuple[int, int] | None = None
         self.last_problem = ""
         self.missing = False
         self.latency_ms: collections.deque[float] = collections.deque(maxlen=100)  # receive -> depth published
@@ -135,7 +99,7 @@ class _SurroundDepth:
 
     def _configure(self) -> None:
         """Read and check the parameters, load and warm up the engine, create the publishers."""
-        self.p = self._declare_and_read_params()
+        self.p = declare_and_read_params(self)
         self._warned: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
         p = self.p
@@ -149,6 +113,7 @@ class _SurroundDepth:
             raise DisdepthError(f"parameter 'cameras': {exc.args[0]}") from None
         self.cams = list(self.rig.names)
         self.state = {c: CameraState(c) for c in self.cams}
+        self.pipeline = CameraPipeline(self.rig, use_camera_info=p.input.use_camera_info, warn=self._warn)
 
         # the engine checks an exported model's camera order against the node's cameras
         engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
@@ -167,7 +132,7 @@ class _SurroundDepth:
         )
         self.slot = LatestSlot(on_drop=self._count_stale)
         self._in_worker: SyncedSet | None = None
-        self._published_now: set[str] = set()
+        self._accounted_now: set[str] = set()  # cameras of the worker's set published or rejected
         self.batch_hw: tuple[int, int] | None = None
         self.counters = collections.Counter()
         self.e2e_ms: collections.deque[float] = collections.deque(maxlen=300)
@@ -282,20 +247,6 @@ class _SurroundDepth:
         self.pub_conf = {}
         self.engine = None
 
-    # ------------------------------------------------------------------ parameters
-    def _declare_and_read_params(self) -> SurroundDepthParams:
-        values = {}
-        for fp in flatten_params():
-            desc = ParameterDescriptor(
-                description=fp.description, additional_constraints=fp.constraints, dynamic_typing=True
-            )
-            if self.has_parameter(fp.name):  # configured before (lifecycle: cleanup -> configure again)
-                values[fp.name] = self.get_parameter(fp.name).value
-            else:
-                values[fp.name] = self.declare_parameter(fp.name, fp.default, desc).value
-        check_known_parameters(self._parameter_overrides, set(values))
-        return params_from_flat(values)
-
     # ------------------------------------------------------------------ QoS
     def _subscribe(self, msg_type, topic: str, cb) -> None:
         qos = self.in_qos
@@ -355,27 +306,21 @@ class _SurroundDepth:
         st = self.state[cam]
         st.received += 1
         st.recv_times.append(now)
-        try:
-            if compressed:
-                pixels, encoding = compressed_to_rgb(msg), "rgb8"
-            else:
-                pixels, encoding = checked_pixels(msg), msg.encoding
+        try:  # checks only; a compressed image is decoded later, in the worker
+            frame = self.pipeline.frame(msg, now, compressed=compressed)
         except ImageError as exc:
             self._reject(cam, exc.cause, str(exc))
             return
-        hw = pixels.shape[:2]
-        probe = pixels[::16, ::16]  # a 1/256 sample: cheap even at 1600x900
-        if probe.size and probe.min() == probe.max():  # processed, but a lens cap / dead sensor is worth a word
-            st.blank += 1
-            self._warn(cam, "blank image", f"{cam}: blank image (every sampled pixel is {probe.flat[0]}): lens "
-                       "covered, sensor or driver fault? It is still processed")
+        if frame.decoded:
+            self._check_blank(cam, frame.pixels)
+        hw = frame.size
         if st.size is not None and hw != st.size:
             self._warn(cam, f"resolution {hw}",
                        f"{cam}: resolution changed from {st.size[1]}x{st.size[0]} to {hw[1]}x{hw[0]}; "
                        "images are resized to the batch size and intrinsics scaled")
             self.counters["resolution_changes"] += 1
         st.size = hw
-        st.last_stamp_ns = stamp_to_ns(msg.header.stamp)
+        st.last_stamp_ns = frame.stamp_ns
         if st.missing:
             st.missing = False
             self._info_throttled(cam, "publishing again", f"{cam}: publishing again")
@@ -386,8 +331,16 @@ class _SurroundDepth:
                          "keep flowing")
             return
         st.accepted += 1  # handed to the synchroniser: from here it is published, dropped or pending
-        for s in self.sync.add(cam, st.last_stamp_ns, Frame(pixels, encoding, msg.header.stamp, msg.header.frame_id, now), now):
+        for s in self.sync.add(cam, st.last_stamp_ns, frame, now):
             self._hand_off(s)
+
+    def _check_blank(self, cam: str, pixels: np.ndarray) -> None:
+        """Processed anyway, but a lens cap / dead sensor is worth a word."""
+        value = blank_value(pixels)
+        if value is not None:
+            self.state[cam].blank += 1
+            self._warn(cam, "blank image", f"{cam}: blank image (every sampled pixel is {value}): lens "
+                       "covered, sensor or driver fault? It is still processed")
 
     def _out_of_sync(self, cam: str, stamp_ns: int, recv_ns: int) -> bool:
         """True while camera ``cam``'s stamps never come within the slop of another camera's
@@ -433,23 +386,11 @@ class _SurroundDepth:
     def _on_info(self, cam: str, msg: CameraInfo) -> None:
         st = self.state[cam]
         try:
-            K, hw = camera_info_to_K(msg)
+            self.pipeline.camera_info(cam, msg)
         except ImageError as exc:
             st.info_rejected[exc.cause] += 1  # a CameraInfo, not an image: outside the image accounting
             st.last_problem = f"{exc.cause}: using the rig intrinsics"
             self._warn(cam, exc.cause, f"{cam}: {exc}; using the rig intrinsics")
-            st.info_K = None
-            return
-        if st.info_K is None or not np.array_equal(K, st.info_K) or hw != st.info_size:
-            i = self.cams.index(cam)
-            K_rig = scale_intrinsics(self.rig.K[i], self.rig.sizes[i], hw).numpy()
-            rel = np.abs(K - K_rig)[[0, 1, 0, 1], [0, 1, 2, 2]] / np.maximum(np.abs(K_rig[[0, 1, 0, 1], [0, 1, 2, 2]]), 1)
-            if rel.max() > 0.02:
-                self._warn(cam, "CameraInfo differs from rig",
-                           f"{cam}: CameraInfo K (fx {K[0, 0]:.1f} fy {K[1, 1]:.1f} cx {K[0, 2]:.1f} cy {K[1, 2]:.1f} "
-                           f"at {hw[1]}x{hw[0]}) differs from the rig scaled to that size (fx {K_rig[0, 0]:.1f} "
-                           f"fy {K_rig[1, 1]:.1f} cx {K_rig[0, 2]:.1f} cy {K_rig[1, 2]:.1f}); using CameraInfo")
-        st.info_K, st.info_size = K, hw
 
     def _hand_off(self, s: SyncedSet) -> None:
         self.counters["sets_synced"] += 1
@@ -494,7 +435,7 @@ class _SurroundDepth:
             s = self.slot.take(timeout=0.1)
             if s is None:
                 continue
-            self._in_worker, self._published_now = s, set()
+            self._in_worker, self._accounted_now = s, set()
             try:
                 self._process(s)
             except Exception as exc:  # never let the worker die; report and go on
@@ -503,7 +444,7 @@ class _SurroundDepth:
                            f"processing a set failed: {exc}\n{traceback.format_exc(limit=4)}")
             finally:
                 for cam in s.keys:
-                    if cam not in self._published_now:  # engine error or processing failure
+                    if cam not in self._accounted_now:  # engine error or processing failure
                         self.state[cam].dropped_error += 1
                 self._in_worker = None
 
@@ -522,52 +463,34 @@ class _SurroundDepth:
                  "dropped_sync_replaced": sync.replaced, "pending": pending}
         return {"received": st.received, **parts, "unaccounted": st.received - sum(parts.values())}
 
-    def _intrinsics(self, cam: str, image_hw: tuple[int, int]) -> torch.Tensor:
-        """K (3, 3) float64 of camera ``cam`` for an image of size ``image_hw``."""
-        st = self.state[cam]
-        i = self.cams.index(cam)
-        if st.info_K is not None:
-            K, src = torch.from_numpy(st.info_K), st.info_size
-            if src != image_hw:
-                self._warn(cam, "CameraInfo size",
-                           f"{cam}: CameraInfo is for {src[1]}x{src[0]} but images are {image_hw[1]}x{image_hw[0]}; "
-                           "scaling its K")
-        else:
-            K, src = self.rig.K[i], self.rig.sizes[i]
-            if abs(src[0] / src[1] - image_hw[0] / image_hw[1]) > 0.01 * src[0] / src[1]:
-                self._warn(cam, "rig aspect",
-                           f"{cam}: no CameraInfo and the rig size {src[1]}x{src[0]} has another aspect ratio than "
-                           f"the images ({image_hw[1]}x{image_hw[0]}); rig K scaled per axis")
-        return scale_intrinsics(K, src, image_hw) if src != image_hw else K.clone()
-
     def _process(self, s: SyncedSet) -> None:
         p = self.p
-        cams = s.keys
-        frames: list[Frame] = [s.items[c] for c in cams]
-        last_recv = max(f.recv_ns for f in frames)
+        frames: dict[str, Frame] = {c: s.items[c] for c in s.keys}
+        last_recv = max(f.recv_ns for f in frames.values())
         t_start = time.perf_counter()
-        sizes = [f.size for f in frames]
-        # the batch runs at the size most cameras of *this* set have (issue 15: never frozen at
-        # the first set's size); the others are resized to it with their intrinsics scaled
-        hw = collections.Counter(sizes).most_common(1)[0][0]
-        if hw != self.batch_hw:
+        decoded, failed = self.pipeline.decode(frames)  # compressed images: decoded here, not in the callbacks
+        for cam, exc in failed.items():
+            self._reject(cam, exc.cause, str(exc))
+            self._accounted_now.add(cam)
+            del frames[cam]
+        for cam in decoded:
+            self._check_blank(cam, frames[cam].pixels)
+        if not frames:
+            return
+        cams = list(frames)
+        # the batch runs at the size most cameras of *this* set have (issue 15: never frozen at the
+        # first set's size); the others are resized to it with their intrinsics scaled
+        b = self.pipeline.batch(frames)
+        if b.size != self.batch_hw:
             if self.batch_hw is not None:
                 self.counters["batch_resolution_changes"] += 1
+                hw = b.size
                 self._info_throttled("pipeline", "batch resolution",
                                      f"batch resolution changed from {self.batch_hw[1]}x{self.batch_hw[0]} to "
                                      f"{hw[1]}x{hw[0]} (the size most cameras now send)")
-            self.batch_hw = hw
-        bh, bw = self.batch_hw
-        batch = np.empty((len(frames), bh, bw, 3), np.uint8)
-        Ks = []
-        for j, (cam, f, hw) in enumerate(zip(cams, frames, sizes, strict=True)):
-            K = self._intrinsics(cam, hw)
-            if hw != self.batch_hw:  # a camera whose resolution changed: resize it to the batch
-                batch[j] = resize_rgb(pixels_to_rgb(f.pixels, f.encoding)[None], self.batch_hw)[0].numpy()
-                K = scale_intrinsics(K, hw, self.batch_hw)
-            else:
-                pixels_to_rgb(f.pixels, f.encoding, out=batch[j])
-            Ks.append(K)
+            self.batch_hw = b.size
+        bh, bw = b.size
+        batch = b.images
         out_hw = tuple(self.engine.input_size) if p.output.resolution == "model" else (bh, bw)
         t_batch = time.perf_counter()
         try:
@@ -579,11 +502,11 @@ class _SurroundDepth:
         t_engine = time.perf_counter()
         self.engine_ms.append(float(result.timings_ms.get("total", float("nan"))))
         depth = result.depth
-        K_out = torch.stack([scale_intrinsics(K, (bh, bw), out_hw) for K in Ks])
+        K_out = scale_intrinsics(torch.from_numpy(b.K), (bh, bw), out_hw)
         depth_np = depth.detach().to("cpu", torch.float32).numpy()
         conf = result.confidence
         conf_np = conf.detach().to("cpu", torch.float32).numpy() if conf is not None and self.pub_conf else None
-        for j, (cam, f) in enumerate(zip(cams, frames, strict=True)):
+        for j, (cam, f) in enumerate(frames.items()):
             frame_id = f.frame_id or self.rig.frame_ids[self.cams.index(cam)]
             self.pub_depth[cam].publish(depth_to_image(depth_np[j], p.output.depth_encoding, stamp=f.stamp,
                                                        frame_id=frame_id))
@@ -592,7 +515,7 @@ class _SurroundDepth:
             self.pub_info[cam].publish(make_camera_info(K_out[j].numpy(), out_hw, stamp=f.stamp, frame_id=frame_id))
             self.state[cam].latency_ms.append((time.monotonic_ns() - f.recv_ns) / 1e6)
             self.state[cam].published += 1
-            self._published_now.add(cam)
+            self._accounted_now.add(cam)
             self.state[cam].nan_fraction = float(np.isnan(depth_np[j]).mean())
         t_depth = time.perf_counter()
         if self.pub_cloud is not None:
@@ -606,12 +529,12 @@ class _SurroundDepth:
                 stride=p.cloud.stride, max_range=p.cloud.max_range, voxel_size=p.cloud.voxel_size,
                 confidence=conf, min_confidence=p.cloud.min_confidence if conf is not None else 0.0,
             )
-            self.pub_cloud.publish(cloud_to_pointcloud2(cloud, stamp=frames[0].stamp, frame_id=p.cloud.frame_id))
+            self.pub_cloud.publish(cloud_to_pointcloud2(cloud, stamp=frames[cams[0]].stamp, frame_id=p.cloud.frame_id))
         done = time.monotonic_ns()
         t_done = time.perf_counter()
-        for name, a, b in (("batch", t_start, t_batch), ("engine_call", t_batch, t_engine),
+        for name, t0, t1 in (("batch", t_start, t_batch), ("engine_call", t_batch, t_engine),
                            ("depth_publish", t_engine, t_depth), ("cloud", t_depth, t_done)):
-            self.stage_ms[name].append((b - a) * 1e3)
+            self.stage_ms[name].append((t1 - t0) * 1e3)
         self.e2e_ms.append((done - last_recv) / 1e6)
         self.done_times.append(done / 1e9)
         self.counters["sets_processed"] += 1
@@ -696,7 +619,7 @@ class _SurroundDepth:
                 "out_of_sync": str(st.out_of_sync).lower(),
                 "stamp_offset_s": f"{st.offset_s:+.3f}",
                 "last_stamp_ns": str(st.last_stamp_ns or 0),
-                "intrinsics": "CameraInfo" if st.info_K is not None else "rig",
+                "intrinsics": self.pipeline.intrinsics.source(cam),
                 **{f"dropped[{c}]": str(n) for c, n in st.rejected.items()},
                 **{f"camera_info_ignored[{c}]": str(n) for c, n in st.info_rejected.items()},
             }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from disdepth_ros.latest_slot import LatestSlot
+from disdepth_core.pipeline.latest_slot import LatestSlot
 
 
 def test_newest_wins_and_drops_are_counted():

@@ -93,8 +93,21 @@ def test_pip_only_dependencies_are_in_the_readme_install_line():
 
 
 def test_core_never_imports_ros():
-    ros = {"rclpy", "sensor_msgs", "std_msgs", "geometry_msgs", "diagnostic_msgs", "tf2_ros", "launch", "launch_ros"}
+    """disdepth_core imports neither ROS nor disdepth_ros (eval-bag --live reaches it through an entry point)."""
+    ros = {"rclpy", "sensor_msgs", "std_msgs", "geometry_msgs", "diagnostic_msgs", "tf2_ros", "launch", "launch_ros",
+           "rcl_interfaces", "builtin_interfaces", "message_filters", "disdepth_ros"}
     assert not (imported_modules(["disdepth_core"]) & ros)
+    dynamic = [str(f.relative_to(REPO)) for f in (REPO / "disdepth_core").rglob("*.py")
+               if "disdepth_ros" in f.read_text() and "import_module" in f.read_text()]
+    assert not dynamic, f"importlib.import_module near a disdepth_ros name in {dynamic}"
+
+
+def test_eval_bag_live_plugin_is_registered():
+    from disdepth_core.commands.eval_bag import live_plugins, live_recorder
+
+    assert '"disdepth.eval_bag_live": ["ros = disdepth_ros.live_eval:record_live"]' in (REPO / "setup.py").read_text()
+    assert [e.value for e in live_plugins()] == ["disdepth_ros.live_eval:record_live"]
+    assert live_recorder().__module__ == "disdepth_ros.live_eval"
 
 
 def console_scripts():

@@ -48,7 +48,7 @@ def test_bag_player_plays_raw_cdr_with_timing_rate_clock_and_topic_filter(bag, t
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import CameraInfo, Image
 
-    from disdepth_ros.conversions import image_to_array, stamp_to_ns
+    from disdepth_core.pipeline.decoding import image_to_array, stamp_to_ns
 
     path, images = bag
     env = ros_env(pick_domain_id())

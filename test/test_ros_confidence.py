@@ -91,9 +91,9 @@ def test_node_publishes_confidence_with_the_depth_header_and_min_confidence_thin
         env, scene, procs, tmp_path, ros):
     from sensor_msgs.msg import Image, PointCloud2
 
+    from disdepth_core.pipeline.decoding import image_to_array, pointcloud2_to_array
     from disdepth_core.runtime.engine_config import EngineConfig
     from disdepth_core.runtime.factory import create_engine
-    from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
 
     rig, frames, path = scene
     ckpt = tiny_student(tmp_path / "student")

@@ -1,4 +1,5 @@
-"""disdepth_ros.conversions: Image/CompressedImage/CameraInfo/PointCloud2 <-> numpy."""
+"""disdepth_ros.conversions (numpy -> rclpy messages) and disdepth_core.pipeline decoding (messages -> numpy):
+Image/CompressedImage/CameraInfo/PointCloud2 round trips on rclpy messages."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ pytestmark = pytest.mark.ros
 
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
-from disdepth_ros.conversions import (  # noqa: E402
+from disdepth_core.pipeline.decoding import (  # noqa: E402
     ImageError,
-    array_to_image,
-    camera_info_to_K,
-    cloud_to_pointcloud2,
     compressed_to_rgb,
-    depth_to_image,
     image_to_array,
     image_to_rgb,
+    pointcloud2_to_array,
+    stamp_to_ns,
+)
+from disdepth_core.pipeline.intrinsics import camera_info_to_K  # noqa: E402
+from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
+from disdepth_ros.conversions import (  # noqa: E402
+    array_to_image,
+    cloud_to_pointcloud2,
+    depth_to_image,
     make_camera_info,
     ns_to_stamp,
-    pointcloud2_to_array,
     rgb_to_compressed,
-    stamp_to_ns,
 )
 
 RNG = np.random.default_rng(0)
@@ -155,7 +158,7 @@ def test_pointcloud2_layout(nuscenes_rig_path):
 
 
 def test_bgr_fallback_without_opencv(monkeypatch):
-    import disdepth_ros.conversions as conv
+    import disdepth_core.pipeline.decoding as conv
 
     msg = array_to_image(np.ascontiguousarray(RGB[..., ::-1]), "bgr8")
     with_cv = image_to_rgb(msg)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from disdepth_ros.params import NUSCENES_CAMERAS, SurroundDepthParams, flatten_params, params_from_flat
+from disdepth_core.pipeline.node_params import NUSCENES_CAMERAS, SurroundDepthParams, flatten_params, params_from_flat
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))

@@ -115,7 +115,7 @@ def test_six_depth_images_and_cloud_per_frame_match_ground_truth(env, scene, pro
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-    from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
+    from disdepth_core.pipeline.decoding import image_to_array, pointcloud2_to_array
 
     rig, frames, path = scene
     for c in rig.names:
@@ -185,7 +185,7 @@ def test_yaml_and_cli_overrides_compressed_input_and_qos_warning(env, scene, pro
     """A params file (16UC1, no cloud, compressed input, best-effort output) plus -p overrides."""
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-    from disdepth_ros.conversions import image_to_array
+    from disdepth_core.pipeline.decoding import image_to_array
 
     rig, frames, path = scene
     cams = rig.names[:3]
@@ -345,8 +345,8 @@ def test_synthetic_cameras_node_renders_the_world_with_lidar(env, procs, listene
     """source=world: the street world is rendered on start, then images, CameraInfo, GT depth and LiDAR flow."""
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+    from disdepth_core.pipeline.decoding import image_to_array, pointcloud2_to_array
     from disdepth_core.runtime.gt_frames import GroundTruthFrames
-    from disdepth_ros.conversions import image_to_array, pointcloud2_to_array
 
     saved = tmp_path / "world.npz"
     for t, typ in (("/CAM_FRONT/image_raw", Image), ("/CAM_FRONT/camera_info", CameraInfo),
@@ -379,9 +379,9 @@ def test_torch_backend_node_publishes_what_the_engine_computes(env, scene, procs
     from disdepth_core.models.checkpoint import save_student
     from disdepth_core.models.config import ModelConfig
     from disdepth_core.models.student import build_student
+    from disdepth_core.pipeline.decoding import image_to_array
     from disdepth_core.runtime.engine_config import EngineConfig
     from disdepth_core.runtime.factory import create_engine
-    from disdepth_ros.conversions import image_to_array
 
     rig, frames, path = scene
     torch.manual_seed(0)

@@ -9,6 +9,8 @@ import torch
 from disdepth_core import bag_messages as bm
 from disdepth_core.data.synthetic import SyntheticWorldDataset
 from disdepth_core.geometry import CameraRig, invert_transform, project, transform_points
+from disdepth_core.pipeline.decoding import image_to_rgb
+from disdepth_core.pipeline.intrinsics import camera_info_to_K
 from disdepth_core.world import WorldSequence
 from disdepth_core.world.config import small_world_config
 from disdepth_core.world.export_bag import BagWriter, camera_topics
@@ -132,13 +134,13 @@ def test_bag_roundtrip_with_rosbags(seq, frames, tmp_path, storage):
             img = bm.deserialize(raw, typ)
             assert img.encoding == "bgr8" and img.header.frame_id == rig.frame_ids[c]
             assert bm.stamp_ns(img.header) == stamp == frames[k].timestamp_ns
-            assert np.array_equal(bm.image_to_rgb(img), frames[k].rgb[c].numpy())
+            assert np.array_equal(image_to_rgb(img), frames[k].rgb[c].numpy())
         depth = bm.image_to_depth(bm.deserialize(*msgs[t["depth"]][1][2:0:-1]))
         f = frames[1]
         assert np.array_equal(np.isnan(depth), ~f.valid[c].numpy())
         assert np.array_equal(depth[f.valid[c].numpy()], f.depth[c][f.valid[c]].numpy())
         info = bm.deserialize(*msgs[t["info"]][0][2:0:-1])
-        assert np.allclose(bm.camera_info_to_K(info), rig.K[c].numpy()) and (info.height, info.width) == SIZE
+        assert np.allclose(camera_info_to_K(info)[0], rig.K[c].numpy()) and (info.height, info.width) == SIZE
     assert len(msgs["/LIDAR_TOP/points"]) == FRAMES
     cloud = bm.deserialize(*msgs["/LIDAR_TOP/points"][0][2:0:-1])
     assert np.array_equal(bm.pointcloud_to_array(cloud, ["x", "y", "z", "intensity", "ring"]), frames[0].lidar.numpy())
@@ -165,7 +167,7 @@ def test_bag_messages_deserialize_with_rclpy(seq, frames, tmp_path):
         for k, (stamp, _, raw) in enumerate(msgs[t["image"]]):
             img = deserialize_message(raw, Image)
             assert img.header.stamp.sec * 10**9 + img.header.stamp.nanosec == stamp
-            assert np.array_equal(bm.image_to_rgb(img), frames[k].rgb[c].numpy())
+            assert np.array_equal(image_to_rgb(img), frames[k].rgb[c].numpy())
         depth = bm.image_to_depth(deserialize_message(msgs[t["depth"]][0][2], Image))
         valid = frames[0].valid[c].numpy()
         assert np.array_equal(depth[valid], frames[0].depth[c].numpy()[valid])

@@ -2,6 +2,10 @@
 
 With a model that gives a per-pixel confidence (bin head) the report also scores it: per camera
 sparsification curves, AUSE vs the random order's, a verdict in words, ``sparsification_abs_rel.png``.
+
+``--live`` runs through a plugin: the recorder registered in the entry-point group
+:data:`LIVE_PLUGIN_GROUP` (``disdepth_ros`` registers its ``live_eval.record_live`` in setup.py),
+so ``disdepth_core`` never imports ``disdepth_ros`` or ROS.
 """
 
 from __future__ import annotations
@@ -11,6 +15,40 @@ import argparse
 from .common import parse_size, positive_int
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "ground_truth")
+LIVE_PLUGIN_GROUP = "disdepth.eval_bag_live"
+
+
+def live_plugins() -> list:
+    """Entry points of :data:`LIVE_PLUGIN_GROUP` in every installed distribution's metadata (also
+    when a stale ``*.egg-info`` in the working directory shadows the installed one's)."""
+    from importlib.metadata import distributions
+
+    found = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == LIVE_PLUGIN_GROUP:
+                found.setdefault(ep.value, ep)
+    return sorted(found.values(), key=lambda e: (e.name, e.value))
+
+
+def live_recorder():
+    """The ``--live`` recorder of the installed plugin (entry point group :data:`LIVE_PLUGIN_GROUP`).
+
+    It is called as ``record(bag_path, rig_path=, cameras=, engine=, image_topic=, camera_info_topic=,
+    sync=, rate=, timeout_s=, log_dir=, progress=)`` and returns a recording with ``depth``
+    {(camera, stamp ns): (H, W) float32 m}, ``node_log``, ``player_log`` and ``wall_s``.
+    """
+    from ..errors import DisdepthError
+
+    eps = live_plugins()
+    if not eps:
+        raise DisdepthError(f"--live needs a live-evaluation plugin (entry point group '{LIVE_PLUGIN_GROUP}', "
+                            "installed with the disdepth_ros package: pip install -e . or colcon build); run without "
+                            "--live for the offline evaluation")
+    try:
+        return eps[0].load()
+    except ImportError as exc:
+        raise DisdepthError(f"--live: the plugin {eps[0].value} cannot be imported ({exc})") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lidar-topic", default="/LIDAR_TOP/points", help="LiDAR PointCloud2 topic")
     p.add_argument("--min-depth", type=float, default=0.1, help="evaluated GT range, metres (default 0.1)")
     p.add_argument("--max-depth", type=float, default=80.0, help="evaluated GT range, metres (default 80)")
-    p.add_argument("--slop", type=float, default=None, help="sync slop, s (default: the node's, surround_depth.yaml)")
+    p.add_argument("--params", default=None, help="node params YAML whose sync.* is used (default: the shipped "
+                                                 "config/surround_depth.yaml)")
+    p.add_argument("--slop", type=float, default=None, help="sync slop, s (default: the node's, --params)")
     p.add_argument("--queue-size", type=positive_int, default=None, help="sync queue per camera (default: the node's)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="evaluate the first N synchronised steps")
     p.add_argument("--out", default=None, help="output directory (default out/eval_bag/<bag name>)")
@@ -58,10 +98,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import DisdepthError
     from ..evaluation.bag_eval import EnginePredictor, RecordedPredictor, evaluate_bag, write_bag_report
-    from ..evaluation.bag_source import BagSource, BagTopics, SyncSettings
+    from ..evaluation.bag_source import BagSource, BagTopics
     from ..evaluation.metrics import METRIC_KEYS
     from ..geometry import CameraRig
     from ..paths import resolve_rig
+    from ..pipeline.sync_settings import SyncSettings
     from ..runtime.engine_config import EngineConfig
 
     if not 0 < args.min_depth < args.max_depth:
@@ -69,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "ground_truth" and not args.gt_frames:
         raise DisdepthError("--backend ground_truth (test only) needs --gt-frames FILE")
     rig = CameraRig.from_yaml(resolve_rig(args.rig))
-    sync = SyncSettings.node_defaults()
+    sync = SyncSettings.node_defaults(args.params)
     if args.slop is not None:
         sync = dataclasses.replace(sync, slop=args.slop)
     if args.queue_size is not None:
@@ -87,15 +128,7 @@ def run(args: argparse.Namespace) -> int:
     model = _model_identity(engine_cfg)
     live = None
     if args.live:
-        import importlib.util
-
-        if importlib.util.find_spec("rclpy") is None:  # disdepth_core itself never imports ROS
-            raise DisdepthError("--live needs ROS 2 (rclpy is not importable here); run without --live for the "
-                                "offline evaluation")
-        try:
-            from disdepth_ros.live_eval import record_live
-        except ImportError as exc:
-            raise DisdepthError(f"--live needs the disdepth_ros package: {exc}") from None
+        record_live = live_recorder()
         rec = record_live(source.inventory.path, rig_path=str(resolve_rig(args.rig)), cameras=source.cameras,
                           engine=engine_cfg, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                           sync=sync, rate=args.live_rate, timeout_s=args.live_timeout, log_dir=out / "live_logs",

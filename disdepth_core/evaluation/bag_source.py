@@ -4,9 +4,12 @@
 CameraInfo and the ground truth -- dense ``/<CAM>/depth_gt`` images or a LiDAR PointCloud2
 projected into each camera with the extrinsics of ``/tf_static`` (fallback: the rig) -- and
 yields one :class:`BagStep` per synchronised set. Synchronisation is the node's: the same
-:class:`~disdepth_core.sync.ApproximateTimeSync` with the node's defaults, fed in bag order
+:class:`~disdepth_core.sync.ApproximateTimeSync` with the node's settings
+(:class:`~disdepth_core.pipeline.sync_settings.SyncSettings` of a node params YAML), fed in bag order
 with the header stamp as the key and the bag receive time as ``now``, polled every 50 ms of
-bag time like the node's timer.
+bag time like the node's timer. Decoding, the intrinsics policy and batch assembly are the node's
+too (:mod:`disdepth_core.pipeline`): the same checks refuse the same images, the same K and the
+same batch size come out.
 
 Every stamp lookup (images, depth, CameraInfo, LiDAR) follows the one rule of
 :mod:`~disdepth_core.evaluation.stamp_match`: repeated stamps are told apart by arrival order,
@@ -34,8 +37,11 @@ import torch
 from .. import bag_messages as bm
 from ..data.lidar_depth import points_to_depth_map
 from ..errors import DisdepthError
-from ..geometry import CameraRig, invert_transform, scale_intrinsics, transform_points
-from ..runtime.resize import nearest_indices, resize_rgb
+from ..geometry import CameraRig, invert_transform, transform_points
+from ..pipeline.batch import Frame, assemble_batch
+from ..pipeline.intrinsics import camera_info_to_K, intrinsics_for
+from ..pipeline.sync_settings import SyncSettings
+from ..runtime.resize import nearest_indices
 from ..sync import ApproximateTimeSync
 from .stamp_match import StampedStream, digest, stream_warnings
 
@@ -290,33 +296,7 @@ class BagTopics:
     gt: str = "auto"  # auto | depth | lidar
 
 
-@dataclasses.dataclass
-class SyncSettings:
-    """The node's synchroniser settings (``sync.*`` of ``config/surround_depth.yaml``)."""
-
-    slop: float = 0.05
-    queue_size: int = 10
-    missing_timeout: float = 0.5
-    missing_policy: str = "drop_camera"
-    min_cameras: int = 1
-
-    @classmethod
-    def node_defaults(cls) -> SyncSettings:
-        """Read ``sync`` from the shipped ``config/surround_depth.yaml`` (the node's defaults)."""
-        from ..config import load_yaml
-        from ..paths import config_path
-
-        path = config_path("surround_depth.yaml")
-        try:
-            sync = load_yaml(path)["/**"]["ros__parameters"]["sync"]
-        except (KeyError, TypeError):
-            raise DisdepthError(f"{path}: no '/**: ros__parameters: sync:' section") from None
-        return cls(slop=float(sync["slop"]), queue_size=int(sync["queue_size"]),
-                   missing_timeout=float(sync["missing_timeout"]), missing_policy=str(sync["missing_policy"]),
-                   min_cameras=int(sync["min_cameras"]))
-
-
-_Image = collections.namedtuple("_Image", "arrival key rgb")  # a synchroniser item; rgb None = corrupt
+_Image = collections.namedtuple("_Image", "arrival key frame")  # a synchroniser item; frame None = corrupt
 
 
 class _Pending:
@@ -528,15 +508,15 @@ class BagSource:
         acc.images_found[cam] += 1
         try:
             msg = bm.deserialize(raw, conn.msgtype)
-            rgb, stamp = bm.image_to_rgb(msg), bm.stamp_ns(msg.header)
-        except Exception:  # noqa: BLE001 - corrupt/undecodable message: counted, never fatal
-            rgb, stamp = None, bm.cdr_header_stamp_ns(raw)
+            frame, stamp = Frame.from_image(msg, recv), bm.stamp_ns(msg.header)
+        except Exception:  # noqa: BLE001 - corrupt/undecodable message (or refused by a check): counted, never fatal
+            frame, stamp = None, bm.cdr_header_stamp_ns(raw)
         key = None if stamp is None else self.streams[topic].add(stamp, None, recv_ns=recv, raw_digest=digest(raw))
         if stamp is not None and key is None:
             acc.images_duplicate[cam] += 1
             acc.duplicate_messages[topic] = acc.duplicate_messages.get(topic, 0) + 1
             return
-        if rgb is None:
+        if frame is None:
             acc.images_corrupt[cam] += 1
             acc.corrupt_messages[topic] = acc.corrupt_messages.get(topic, 0) + 1
             if stamp is None:  # not even a stamp: placed by its receive time
@@ -548,8 +528,8 @@ class BagSource:
             self._orphans.append((p_stamp, prev.arrival, cam, "displaced" if p_status == "ok" else p_status))
             if p_status == "ok":
                 acc.drop_images([cam], "repeated_stamp")
-        self._queued[arrival] = (stamp, cam, "ok" if rgb is not None else "corrupt")
-        self._emitted(sync.add(cam, stamp, _Image(arrival, key, rgb), recv), recv, pending)
+        self._queued[arrival] = (stamp, cam, "ok" if frame is not None else "corrupt")
+        self._emitted(sync.add(cam, stamp, _Image(arrival, key, frame), recv), recv, pending)
 
     def _add_message(self, kind: str, conn, recv: int, raw: bytes) -> None:
         acc, topic = self.accounting, conn.topic
@@ -564,10 +544,7 @@ class BagSource:
 
     def _decode(self, kind: str, msg):
         if kind == "info":
-            K = bm.camera_info_to_K(msg)
-            if not (np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0 and msg.height > 0 and msg.width > 0):
-                raise ValueError("CameraInfo without usable K / size")
-            return K, (int(msg.height), int(msg.width))
+            return camera_info_to_K(msg)  # the node's checks: an unusable CameraInfo is corrupt here
         if kind == "depth":
             return bm.image_to_depth(msg)
         return bm.pointcloud_to_array(msg, ["x", "y", "z"])
@@ -590,7 +567,7 @@ class BagSource:
         t0 = min(stamps.values())
         order = (t0, min(it.arrival for it in items.values()))
         self._set_spans.append((t0, max(stamps.values())))
-        ok = [c for c in stamps if items[c].rgb is not None]  # the others are corrupt placeholders (counted)
+        ok = [c for c in stamps if items[c].frame is not None]  # the others are corrupt placeholders (counted)
         corrupt = [c for c in stamps if c not in ok]
         if not ok:
             acc.skip(t0, "corrupt_message", f"corrupt image of {', '.join(corrupt)}", order=order)
@@ -604,23 +581,23 @@ class BagSource:
                      order=order)
             return None
         occurrence = items[min(ok, key=lambda c: stamps[c])].key[1]
-        sizes = [items[c].rgb.shape[:2] for c in ok]
-        H, W = collections.Counter(sizes).most_common(1)[0][0]
+        # the node's batch (pipeline.batch): most common size, the others resized with their K scaled
+        idx = {c: i for i, c in enumerate(cams)}
+        frames = [items[c].frame for c in ok]
+        Ks = [intrinsics_for(c, f.size, self.rig.K[idx[c]], self.rig.sizes[idx[c]], self._info[c].latest(items[c].key))
+              for c, f in zip(ok, frames, strict=True)]
+        batch = assemble_batch(frames, Ks)
+        H, W = batch.size
         V = len(cams)
         images = np.zeros((V, H, W, 3), np.uint8)
         present = np.zeros(V, bool)
         K = np.tile(np.eye(3), (V, 1, 1))
-        for i, c in enumerate(cams):
-            info = self._info[c].latest(items[c].key if c in ok else (t0, occurrence))
-            if info is not None:
-                K_info, info_hw = info
-                K[i] = scale_intrinsics(torch.from_numpy(K_info), info_hw, (H, W)).numpy() if info_hw != (H, W) else K_info
-            else:
-                K[i] = scale_intrinsics(self.rig.K[i], self.rig.sizes[i], (H, W)).numpy()
-            if c in ok:
-                present[i] = True
-                img = items[c].rgb
-                images[i] = img if img.shape[:2] == (H, W) else resize_rgb(img[None], (H, W))[0].numpy()
+        for j, c in enumerate(ok):
+            images[idx[c]], K[idx[c]], present[idx[c]] = batch.images[j], batch.K[j], True
+        for i, c in enumerate(cams):  # an absent camera: its K at the batch size (for LiDAR projection)
+            if not present[i]:
+                K[i] = intrinsics_for(c, (H, W), self.rig.K[i], self.rig.sizes[i],
+                                      self._info[c].latest((t0, occurrence)))
         gt = np.zeros((V, H, W), np.float32)
         if self.gt_mode == "depth":
             for i, c in enumerate(cams):

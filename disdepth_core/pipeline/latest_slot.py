@@ -2,7 +2,7 @@
 
 Putting a new item while the previous one is still waiting replaces it (and counts it as
 dropped): the worker always gets the newest set, memory stays bounded, and a slow engine
-sheds load instead of building latency. No ROS here.
+sheds load instead of building latency. No ROS here (the node imports it).
 """
 
 from __future__ import annotations

@@ -1,22 +1,26 @@
-"""The parameters of ``surround_depth_node``, declared in one place (no ROS import here).
+"""The parameters of ``surround_depth_node``, defined in one place (no ROS import here).
 
 :class:`SurroundDepthParams` is a typed config dataclass of the project config system; its
 nested sections become dotted ROS parameter names (``engine.backend``, ``sync.slop``...).
 :func:`flatten_params` lists them with defaults and descriptions for declaration;
 :func:`params_from_flat` validates the values the node received (YAML file, ``-p``
 overrides) and raises a ``ConfigError`` naming the parameter. Shipped defaults:
-``config/surround_depth.yaml`` (a test keeps it equal to these defaults).
+``config/surround_depth.yaml`` (a test keeps it equal to these defaults). The node declares
+them in ``disdepth_ros/params.py``; :func:`load_node_params` reads a node params YAML through the
+same dataclasses (eval-bag takes its ``sync.*`` from it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Any
 
-from disdepth_core.config import ConfigError, cfg_field, from_dict
-from disdepth_core.runtime.engine_config import EngineConfig
-from disdepth_core.runtime.self_check import DEFAULT_TOLERANCE
+from ..config import ConfigError, cfg_field, from_dict, load_yaml
+from ..runtime.engine_config import EngineConfig
+from ..runtime.self_check import DEFAULT_TOLERANCE
+from .sync_settings import SyncSettings
 
 NUSCENES_CAMERAS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
 QOS_INPUT = ("sensor_data", "reliable", "best_effort")
@@ -77,20 +81,6 @@ class CloudParams:
 
 
 @dataclasses.dataclass
-class SyncParams:
-    """Approximate-time synchronisation of the cameras (message_filters semantics)."""
-
-    slop: float = cfg_field(0.05, gt=0, help="max spread of the stamps of one set, seconds")
-    queue_size: int = cfg_field(10, min=1, max=1000, help="images kept per camera while waiting for a match")
-    missing_timeout: float = cfg_field(0.5, gt=0, help="a camera silent this long is missing, seconds")
-    missing_policy: str = cfg_field(
-        "drop_camera", choices=("drop_camera", "wait"),
-        help="drop_camera: process the cameras that are present; wait: only complete sets",
-    )
-    min_cameras: int = cfg_field(1, min=1, help="fewest cameras a set may have under drop_camera")
-
-
-@dataclasses.dataclass
 class NodeEngineParams(EngineConfig):
     """The engine (``engine.*``) plus what the node does with it at start: the self-check."""
 
@@ -113,7 +103,7 @@ class SurroundDepthParams:
     input: InputParams = cfg_field(default_factory=InputParams, help="camera inputs")
     output: OutputParams = cfg_field(default_factory=OutputParams, help="depth outputs")
     cloud: CloudParams = cfg_field(default_factory=CloudParams, help="merged point cloud")
-    sync: SyncParams = cfg_field(default_factory=SyncParams, help="camera synchronisation")
+    sync: SyncSettings = cfg_field(default_factory=SyncSettings, help="camera synchronisation")
     diagnostics_period: float = cfg_field(1.0, gt=0, help="seconds between /diagnostics messages")
     publish_tf_static: bool = cfg_field(True, help="publish rig extrinsics on /tf_static (needs tf2_ros)")
     cpu_threads: int = cfg_field(0, min=0, help="torch intra-op CPU threads for the node (0 = torch's default)")
@@ -180,3 +170,25 @@ def params_from_flat(values: dict[str, Any], source: str = "ROS parameters") -> 
             node = node.setdefault(h, {})
         node[leaf] = list(value) if isinstance(value, (tuple, list)) or hasattr(value, "tolist") else value
     return from_dict(SurroundDepthParams, nested, source=source)
+
+
+ROS_BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
+
+
+def load_node_params(path: str | Path | None = None, node_name: str = "surround_depth_node") -> SurroundDepthParams:
+    """A node params YAML (``/**:`` or ``<node_name>:`` -> ``ros__parameters:``) -> validated
+    :class:`SurroundDepthParams`; a bad or unknown key raises ``ConfigError`` naming the file and
+    the dotted key (``sync.slop``). Default: the shipped ``config/surround_depth.yaml``."""
+    from ..paths import config_path
+
+    path = Path(path) if path is not None else config_path("surround_depth.yaml")
+    doc = load_yaml(path)
+    section = None
+    for name in ("/**", node_name, f"/{node_name}"):
+        if isinstance(doc, dict) and isinstance(doc.get(name), dict) and "ros__parameters" in doc[name]:
+            section = doc[name]["ros__parameters"]
+            break
+    if not isinstance(section, dict):
+        raise ConfigError(f"no '/**:' or '{node_name}:' section with 'ros__parameters:'", source=str(path))
+    values = {k: v for k, v in section.items() if k not in ROS_BUILTIN_PARAMS}
+    return from_dict(SurroundDepthParams, values, source=str(path))
