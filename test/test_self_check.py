@@ -139,6 +139,16 @@ def test_torch_backend_has_nothing_to_compare(exported):
                         "reference itself; nothing to compare")
 
 
+def test_ground_truth_stand_in_has_no_network_to_compare(tmp_path, nuscenes_rig_path):
+    from disdepth_core.geometry import CameraRig
+    from disdepth_core.runtime.box_room import make_box_room_frames
+
+    frames = make_box_room_frames(CameraRig.from_yaml(nuscenes_rig_path).resized(24, 40), 2)
+    cfg = EngineConfig(backend="ground_truth", gt_frames=str(frames.save(tmp_path / "f.npz")), device="cpu")
+    r = run_self_check(create_engine(cfg), cfg)
+    assert r.status == "skipped" and r.level == "info" and "test-only stand-in without a network" in r.reason
+
+
 def test_missing_or_changed_weights_skip_with_a_reason(exported, tmp_path):
     ckpt, out = exported
     lonely = tmp_path / "lonely.onnx"

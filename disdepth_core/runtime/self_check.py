@@ -210,7 +210,9 @@ def run_self_check(engine, cfg: EngineConfig, *, tolerance: float = DEFAULT_TOLE
     if not tolerance > 0:
         raise DisdepthError(f"self-check tolerance must be > 0, got {tolerance}")
     t0 = time.perf_counter()
-    backend = getattr(engine, "backend", type(engine).__name__)
+    backend = getattr(engine, "backend", None)
+    if not isinstance(backend, str):  # the skip rules below go by this name
+        raise DisdepthError(f"self-check: engine {type(engine).__name__} has no 'backend' name")
     version, detail = backend_version(engine)
     result = SelfCheckResult(status="skipped", backend=backend, version=version, detail=detail, tolerance=tolerance)
     if backend in NO_REFERENCE:
