@@ -75,6 +75,7 @@ class StreamStats:
 
 
 SLOW_STREAM_PERIODS = 2.5  # a stream slower than the timeout is missing after this many of its periods
+PAUSE_PERIODS = 4.0  # a receive gap longer than this many periods is a pause, not a period sample
 
 
 class ApproximateTimeSync:
@@ -140,18 +141,18 @@ class ApproximateTimeSync:
             if now_ns is not None and self.timeout_ns is not None:
                 # first item ever, or first after every stream was silent: a (re)start. Streams
                 # are not missing until they have been given a timeout from here to show up.
-                refs = [self._ref(k) for k in self.keys]
-                if self._start_ns is None or all(r is None or now_ns - r > self.timeout_ns for r in refs):
+                refs = [(k, self._ref(k)) for k in self.keys]
+                if self._start_ns is None or all(r is None or now_ns - r > self.timeout_ns_for(k) for k, r in refs):
                     self._start_ns = int(now_ns)
-                    for other in self.stats.values():  # a pause is not a period: measure afresh
-                        other.intervals_ns.clear()
-                        other.interval_ref_ns = None
             st = self.stats[key]
             st.received += 1
             st.last_stamp_ns = stamp_ns
             if now_ns is not None:
                 if st.interval_ref_ns is not None and now_ns > st.interval_ref_ns:
-                    st.intervals_ns.append(int(now_ns) - st.interval_ref_ns)
+                    gap = int(now_ns) - st.interval_ref_ns
+                    period = self._median_interval(key)
+                    if period is None or gap <= PAUSE_PERIODS * period:  # a pause is not a period
+                        st.intervals_ns.append(gap)
                 st.last_receive_ns = st.interval_ref_ns = int(now_ns)
             queue = self.queues[key]
             if stamp_ns in queue:  # message_filters: a repeated stamp replaces the queued item
@@ -205,12 +206,17 @@ class ApproximateTimeSync:
         streams' intervals while it has fewer than 3 of its own)."""
         if self.timeout_ns is None:
             return None
+        period = self._median_interval(key)
+        if period is None:
+            return self.timeout_ns
+        return max(self.timeout_ns, int(SLOW_STREAM_PERIODS * period))
+
+    def _median_interval(self, key: Hashable) -> float | None:
+        """Median receive interval (ns) of ``key`` (of all streams while it has fewer than 3), or None."""
         iv = list(self.stats[key].intervals_ns)
         if len(iv) < 3:  # too few of its own: the cameras of a rig usually share a rate
             iv = [d for st in self.stats.values() for d in st.intervals_ns]
-        if not iv:
-            return self.timeout_ns
-        return max(self.timeout_ns, int(SLOW_STREAM_PERIODS * statistics.median(iv)))
+        return statistics.median(iv) if iv else None
 
     def clear(self) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from disdepth_core.geometry import CameraRig, scale_intrinsics
 from disdepth_core.paths import resolve_rig
 from disdepth_core.pipeline.batch import Frame, blank_value
 from disdepth_core.pipeline.camera_pipeline import CameraPipeline
-from disdepth_core.pipeline.decoding import ImageError
+from disdepth_core.pipeline.decoding import ImageError, stamp_to_ns
 from disdepth_core.pipeline.latest_slot import LatestSlot
 from disdepth_core.pipeline.qos_report import describe_qos, incompatible_qos_message
 from disdepth_core.runtime.factory import create_engine
@@ -310,6 +310,7 @@ class _SurroundDepth:
             frame = self.pipeline.frame(msg, now, compressed=compressed)
         except ImageError as exc:
             self._reject(cam, exc.cause, str(exc))
+            self._placeholder(cam, msg, now)
             return
         if frame.decoded:
             self._check_blank(cam, frame.pixels)
@@ -332,6 +333,17 @@ class _SurroundDepth:
             return
         st.accepted += 1  # handed to the synchroniser: from here it is published, dropped or pending
         for s in self.sync.add(cam, st.last_stamp_ns, frame, now):
+            self._hand_off(s)
+
+    def _placeholder(self, cam: str, msg, now: int) -> None:
+        """A rejected image still tells its time step: queue a placeholder (None) under its stamp,
+        so the other cameras' images of that step are published without it instead of waiting
+        for it (issue 15: one bad message must not remove the other five of its step)."""
+        try:
+            stamp_ns = stamp_to_ns(msg.header.stamp)
+        except (AttributeError, TypeError, ValueError):
+            return
+        for s in self.sync.add(cam, stamp_ns, None, now):
             self._hand_off(s)
 
     def _check_blank(self, cam: str, pixels: np.ndarray) -> None:
@@ -421,14 +433,25 @@ class _SurroundDepth:
     def _silent(self, now: int) -> list[str]:
         """Cameras without an image for longer than their missing timeout (or none at all yet):
         ``sync.missing_timeout``, or 2.5 periods of a camera slower than that (the synchroniser's rule)."""
-        return [c for c, st in self.state.items()
-                if not st.recv_times or now - st.recv_times[-1] > self.sync.timeout_ns_for(c)]
+        newest = max((st.recv_times[-1] for st in self.state.values() if st.recv_times), default=None)
+        out = []
+        for c, st in self.state.items():
+            if not st.recv_times:
+                out.append(c)
+                continue
+            timeout = self.sync.timeout_ns_for(c)
+            # silent for its timeout *while the others kept publishing*: when every camera is quiet
+            # (start-up at a low rate before the period is known, a paused bag) none is missing
+            if now - st.recv_times[-1] > timeout and newest - st.recv_times[-1] > min(timeout, now - newest):
+                out.append(c)
+        return out
 
     # ------------------------------------------------------------------ inference worker
     def _count_stale(self, s: SyncedSet) -> None:
         """A synchronised set replaced in the hand-off before the worker took it (engine too slow)."""
         for cam in s.keys:
-            self.state[cam].dropped_stale += 1
+            if s.items[cam] is not None:  # a placeholder was counted when its image was rejected
+                self.state[cam].dropped_stale += 1
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -454,9 +477,9 @@ class _SurroundDepth:
         + dropped_sync_overflow + dropped_sync_replaced + pending (in the synchroniser's queue,
         the hand-off slot or the worker)."""
         st, sync = self.state[cam], self.sync.stats[cam]
-        pending = len(self.sync.queues[cam])
+        pending = sum(1 for item in list(self.sync.queues[cam].values()) if item is not None)
         for s in (self.slot.pending(), self._in_worker):
-            if s is not None and cam in s.items:
+            if s is not None and s.items.get(cam) is not None:
                 pending += 1
         parts = {"rejected": sum(st.rejected.values()), "published": st.published, "dropped_stale": st.dropped_stale,
                  "dropped_error": st.dropped_error, "dropped_sync_overflow": sync.overflowed,
@@ -465,7 +488,10 @@ class _SurroundDepth:
 
     def _process(self, s: SyncedSet) -> None:
         p = self.p
-        frames: dict[str, Frame] = {c: s.items[c] for c in s.keys}
+        frames: dict[str, Frame] = {c: s.items[c] for c in s.keys if s.items[c] is not None}
+        self._accounted_now.update(c for c in s.keys if s.items[c] is None)  # placeholders of rejected images
+        if not frames:
+            return
         last_recv = max(f.recv_ns for f in frames.values())
         t_start = time.perf_counter()
         decoded, failed = self.pipeline.decode(frames)  # compressed images: decoded here, not in the callbacks

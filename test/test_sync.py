@@ -220,7 +220,13 @@ def test_drop_camera_start_and_restart_do_not_publish_the_first_camera_alone():
     assert sync.add("a", t0, "a0", now_ns=t0) == []
     assert sync.add("b", t0, "b0", now_ns=t0 + 2 * MS) == []
     assert [s.keys for s in sync.add("c", t0, "c0", now_ns=t0 + 4 * MS)] == [["a", "b", "c"]]
-    # everything pauses for 2 s (bag paused), then restarts: again no lonely first camera
+    for k in (1, 2, 3):  # a few steps at 10 Hz: the period is known
+        t = t0 + k * 100 * MS
+        got = sync.add("a", t, k, now_ns=t) + sync.add("b", t, k, now_ns=t + 2 * MS) + sync.add("c", t, k, now_ns=t + 4 * MS)
+        assert [s.keys for s in got] == [["a", "b", "c"]]
+    t0 += 300 * MS
+    # everything pauses for 2 s (bag paused), then restarts: again no lonely first camera, and the
+    # pause is not taken for a period (c is still missing after the base timeout below)
     t1 = t0 + 2_000 * MS
     assert sync.poll(t1) == []
     assert sync.add("b", t1, "b1", now_ns=t1) == []
