@@ -6,8 +6,9 @@
         --checkpoint weights/student_default --out out/soak
 
 This process publishes six bgr8 cameras (box-room scene at ``--size``) with CameraInfo at
-``--rate``; a ``surround_depth_node`` child process runs the test-only ground-truth engine
-(so "engine time" is a hash lookup + resize, not a network: see docs/ros_node.md), or with
+``--rate``; a ``surround_depth_node`` child process runs the test-only oracle of
+``disdepth_core.sim`` (opted in for that child with ``DISDEPTH_ENABLE_ORACLE=1``; "engine time" is
+a hash lookup + resize, not a network: see docs/ros_node.md), or with
 ``--checkpoint DIR`` a real student through the torch backend; this
 process subscribes the merged cloud. Reported:
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stride", type=int, default=2, help="cloud.stride")
     ap.add_argument("--cpu-threads", type=int, default=0, help="node parameter cpu_threads (0 = torch default)")
     ap.add_argument("--checkpoint", default="",
-                    help="run a real student through the torch backend instead of the ground-truth engine")
+                    help="run a real student through the torch backend instead of the oracle")
     ap.add_argument("--no-shm", action="store_true", help="do not use config/fastdds_shm.xml (default transports)")
     ap.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", "42")))
     ap.add_argument("--out", default="out/bench_node", help="output directory (frames file, logs, results.json)")
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     env.update({"ROS_DOMAIN_ID": str(args.domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                 "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
+    if not args.checkpoint:
+        env["DISDEPTH_ENABLE_ORACLE"] = "1"  # the node's engine is the oracle of disdepth_core.sim
     if args.no_shm:
         env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     else:
@@ -79,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from disdepth_core.geometry import CameraRig
     from disdepth_core.paths import resolve_rig
-    from disdepth_core.runtime.box_room import make_box_room_frames
-    from disdepth_core.runtime.gt_frames import GroundTruthFrames
+    from disdepth_core.sim.box_room import make_box_room_frames
+    from disdepth_core.sim.frames_file import GroundTruthFrames
 
     H, W = parse_hw(args.size)
     ih, iw = parse_hw(args.input_size)

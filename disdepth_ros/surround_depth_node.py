@@ -44,6 +44,7 @@ from disdepth_core.runtime.output_health import require_healthy_output
 from disdepth_core.runtime.pointcloud import depth_to_cloud
 from disdepth_core.runtime.resize import nearest_indices
 from disdepth_core.runtime.self_check import require_self_check, run_self_check
+from disdepth_core.sim.oracle_opt_in import ORACLE_BACKEND
 from disdepth_core.sync import ApproximateTimeSync, SyncedSet
 
 from .conversions import array_to_image, cloud_to_pointcloud2, depth_to_image, make_camera_info
@@ -119,7 +120,7 @@ class _SurroundDepth:
         engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
         self.engine = create_engine(engine_cfg)
         self.warmup_ms = self._warm_up()
-        if p.engine.backend != "ground_truth":  # the test-only oracle knows only its own frames' images
+        if p.engine.backend != ORACLE_BACKEND:  # the test-only oracle knows only its own frames' images
             self.get_logger().info(require_healthy_output(self.engine, p.engine.backend).line())
         if p.engine.self_check:  # above tolerance: one-line DisdepthError, the node does not start
             check = require_self_check(run_self_check(self.engine, engine_cfg, tolerance=p.engine.self_check_tolerance))
@@ -174,7 +175,7 @@ class _SurroundDepth:
                 "the rig extrinsics are used as given, relative to cloud.frame_id"
             )
         e = p.engine
-        model = e.gt_frames if e.backend == "ground_truth" else str(resolve_checkpoint(e.checkpoint))
+        model = e.gt_frames if e.backend == ORACLE_BACKEND else str(resolve_checkpoint(e.checkpoint))
         self.get_logger().info(
             f"{len(self.cams)} cameras [{', '.join(self.cams)}] rig '{self.rig.name}'; engine {e.backend} on "
             f"{self.engine.device} model {model} input {self.engine.input_size[0]}x{self.engine.input_size[1]} "

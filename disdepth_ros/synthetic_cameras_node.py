@@ -32,8 +32,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import CameraRig
 from disdepth_core.paths import resolve_rig
-from disdepth_core.runtime.box_room import make_box_room_frames
-from disdepth_core.runtime.gt_frames import GroundTruthFrames
+from disdepth_core.sim.box_room import make_box_room_frames
+from disdepth_core.sim.frames_file import GroundTruthFrames
 
 from .conversions import (
     array_to_image,

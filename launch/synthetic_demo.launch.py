@@ -1,8 +1,8 @@
 """Synthetic cameras -> surround_depth_node (-> RViz): the whole pipeline without a vehicle.
 
     ros2 launch disdepth_ros synthetic_demo.launch.py checkpoint:=/path/to/student rviz:=true
-    # plumbing check with the test-only perfect engine on a frames file:
-    ros2 launch disdepth_ros synthetic_demo.launch.py backend:=ground_truth frames:=/tmp/frames.npz
+    # plumbing check with the test-only oracle (disdepth_core.sim: true depth of a frames file), opt-in:
+    DISDEPTH_ENABLE_ORACLE=1 ros2 launch disdepth_ros synthetic_demo.launch.py backend:=ground_truth frames:=/tmp/frames.npz
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -33,10 +33,9 @@ def _setup(context):
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("frames", default_value="",
-                              description="frames .npz to publish (and for backend:=ground_truth); "
-                                          "empty = a street rendered by the synthetic world"),
+                              description="frames .npz to publish; empty = a street rendered by the synthetic world"),
         DeclareLaunchArgument("rate", default_value="10.0", description="camera rate, Hz"),
-        *lc.node_arguments(backend_help="torch | onnxruntime | tensorrt | ground_truth (test only, needs frames)"),
+        *lc.node_arguments(),
         DeclareLaunchArgument("use_sim_time", default_value="", description="follow /clock (true/false)"),
         lc.rviz_argument(),
         *lc.dds_arguments(),

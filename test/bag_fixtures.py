@@ -6,7 +6,7 @@ from pathlib import Path
 
 from disdepth_core import bag_messages as bm
 from disdepth_core.geometry import CameraRig
-from disdepth_core.runtime.gt_frames import GroundTruthFrames
+from disdepth_core.sim.frames_file import GroundTruthFrames
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,6 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The tests use the oracle backend of disdepth_core.sim (true depth, no model), which is opt-in;
+# every node and CLI process they start inherits the switch. test_oracle_opt_in.py removes it.
+os.environ["DISDEPTH_ENABLE_ORACLE"] = "1"
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")

@@ -16,7 +16,7 @@ SHM_PROFILE = REPO / "config" / "fastdds_shm.xml"
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
-    """Environment isolating one test run: own domain, localhost discovery, the SHM profile."""
+    """Environment isolating one test run: own domain, localhost discovery, the SHM profile, the oracle opt-in."""
     env = dict(os.environ)
     env.update({
         "ROS_DOMAIN_ID": str(domain_id),
@@ -26,6 +26,7 @@ def ros_env(domain_id: int) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         "PYTHONUNBUFFERED": "1",
         "RCUTILS_COLORIZED_OUTPUT": "0",
+        "DISDEPTH_ENABLE_ORACLE": "1",  # the tests' perfect model (disdepth_core.sim.oracle_engine)
     })
     return env
 

@@ -135,7 +135,7 @@ def test_regression_student_gives_no_confidence(tmp_path):
 
 
 def test_ground_truth_engine_confidence_is_one_where_depth_exists(tmp_path):
-    from disdepth_core.runtime.gt_frames import GroundTruthFrames
+    from disdepth_core.sim.frames_file import GroundTruthFrames
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (1, 2, 8, 12, 3), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""EngineConfig validation, create_engine, and the test-only GroundTruthEngine."""
+"""EngineConfig validation, create_engine, and the test-only oracle GroundTruthEngine (disdepth_core.sim)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import torch
 from disdepth_core.config import ConfigError, from_dict
 from disdepth_core.errors import CapabilityError, DisdepthError
 from disdepth_core.geometry import CameraRig
-from disdepth_core.runtime.box_room import make_box_room_frames
 from disdepth_core.runtime.engine_api import DepthEngine
 from disdepth_core.runtime.engine_config import EngineConfig
 from disdepth_core.runtime.factory import available_backends, create_engine
-from disdepth_core.runtime.gt_engine import GroundTruthEngine
-from disdepth_core.runtime.gt_frames import GroundTruthFrames
+from disdepth_core.sim.box_room import make_box_room_frames
+from disdepth_core.sim.frames_file import GroundTruthFrames
+from disdepth_core.sim.oracle_engine import GroundTruthEngine
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_engine_config_validation():
 
 
 def test_factory_reports_missing_backends():
-    assert "ground_truth" in available_backends()
+    assert "ground_truth" not in available_backends()  # the oracle is opt-in, never offered (test_oracle_opt_in.py)
     missing = [b for b in ("torch", "onnxruntime", "tensorrt") if b not in available_backends()]
     for b in missing:
         with pytest.raises(CapabilityError, match=f"engine.backend '{b}' is not implemented"):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ros
 from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
-from disdepth_core.runtime.box_room import make_box_room_frames  # noqa: E402
+from disdepth_core.sim.box_room import make_box_room_frames  # noqa: E402
 
 H, W = 96, 160
 RATE = 5.0

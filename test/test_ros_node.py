@@ -22,8 +22,8 @@ pytestmark = pytest.mark.ros
 from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
 
 from disdepth_core.geometry import CameraRig, scale_intrinsics  # noqa: E402
-from disdepth_core.runtime.box_room import ROOM_HI, ROOM_LO, make_box_room_frames  # noqa: E402
 from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
+from disdepth_core.sim.box_room import ROOM_HI, ROOM_LO, make_box_room_frames  # noqa: E402
 
 H, W = 96, 160
 RATE = 5.0
@@ -346,7 +346,7 @@ def test_synthetic_cameras_node_renders_the_world_with_lidar(env, procs, listene
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     from disdepth_core.pipeline.decoding import image_to_array, pointcloud2_to_array
-    from disdepth_core.runtime.gt_frames import GroundTruthFrames
+    from disdepth_core.sim.frames_file import GroundTruthFrames
 
     saved = tmp_path / "world.npz"
     for t, typ in (("/CAM_FRONT/image_raw", Image), ("/CAM_FRONT/camera_info", CameraInfo),

@@ -141,7 +141,7 @@ def test_torch_backend_has_nothing_to_compare(exported):
 
 def test_ground_truth_stand_in_has_no_network_to_compare(tmp_path, nuscenes_rig_path):
     from disdepth_core.geometry import CameraRig
-    from disdepth_core.runtime.box_room import make_box_room_frames
+    from disdepth_core.sim.box_room import make_box_room_frames
 
     frames = make_box_room_frames(CameraRig.from_yaml(nuscenes_rig_path).resized(24, 40), 2)
     cfg = EngineConfig(backend="ground_truth", gt_frames=str(frames.save(tmp_path / "f.npz")), device="cpu")

@@ -196,7 +196,7 @@ def backend_results(args: argparse.Namespace) -> dict:
     from ..runtime.engine_config import BACKENDS
     from ..runtime.model_metadata import default_checkpoint
 
-    engines = [b for b in BACKENDS if b != "ground_truth"]
+    engines = list(BACKENDS)
     names = engines if args.backend == "all" else [b.strip() for b in args.backend.split(",") if b.strip()]
     unknown = [b for b in names if b not in engines]
     if unknown:

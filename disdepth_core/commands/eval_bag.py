@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..runtime.engine_config import BACKENDS
+from ..sim.oracle_opt_in import ORACLE_BACKEND, require_oracle
 from .common import parse_size, positive_int
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt", "ground_truth")
 LIVE_PLUGIN_GROUP = "disdepth.eval_bag_live"
 
 
@@ -51,14 +52,21 @@ def live_recorder():
         raise DisdepthError(f"--live: the plugin {eps[0].value} cannot be imported ({exc})") from None
 
 
+def engine_backend(text: str) -> str:
+    """``--backend``: a production backend, or the opt-in oracle (accepted here, never listed in ``--help``)."""
+    if text in BACKENDS or text == ORACLE_BACKEND:
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(BACKENDS)})")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-bag", help="evaluate depth on a ROS 2 bag (MCAP/sqlite3): metrics, report, figures")
     p.add_argument("bag", help="bag directory (metadata.yaml + .mcap/.db3) or a single .mcap file")
     p.add_argument("--checkpoint", default="", help="student checkpoint directory or exported model "
                                                     "(default: the shipped student)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="engine backend (ground_truth: TEST ONLY, needs --gt-frames)")
-    p.add_argument("--gt-frames", default="", help="TEST ONLY: frames .npz for the ground_truth backend")
+    p.add_argument("--backend", type=engine_backend, default="torch", metavar="{" + ",".join(BACKENDS) + "}",
+                   help="engine backend (default torch)")
+    p.add_argument("--gt-frames", default="", help=argparse.SUPPRESS)  # the opt-in oracle's frames file (tests)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     p.add_argument("--input-size", type=parse_size, default=None, help="network input HxW (default: the model's)")
@@ -105,10 +113,12 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.sync_settings import SyncSettings
     from ..runtime.engine_config import EngineConfig
 
+    if args.backend == ORACLE_BACKEND:
+        require_oracle("--backend")
+        if not args.gt_frames:
+            raise DisdepthError(f"--backend {ORACLE_BACKEND} (the test-only oracle) needs --gt-frames FILE")
     if not 0 < args.min_depth < args.max_depth:
         raise DisdepthError(f"--min-depth {args.min_depth} / --max-depth {args.max_depth}: need 0 < min < max")
-    if args.backend == "ground_truth" and not args.gt_frames:
-        raise DisdepthError("--backend ground_truth (test only) needs --gt-frames FILE")
     rig = CameraRig.from_yaml(resolve_rig(args.rig))
     sync = SyncSettings.node_defaults(args.params)
     if args.slop is not None:
@@ -186,8 +196,8 @@ def _model_identity(cfg) -> dict:
     from pathlib import Path
 
     ident = {"backend": cfg.backend, "device": cfg.device, "precision": cfg.precision}
-    if cfg.backend == "ground_truth":
-        ident["checkpoint"] = f"TEST ONLY ground-truth frames {cfg.gt_frames}"
+    if cfg.backend == ORACLE_BACKEND:
+        ident["checkpoint"] = f"TEST ONLY oracle, ground-truth frames {cfg.gt_frames}"
         return ident
     from ..runtime.model_metadata import config_hash, resolve_checkpoint
 

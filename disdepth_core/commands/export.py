@@ -52,7 +52,7 @@ def load_calibration_images(path: str, size: tuple[int, int], limit: int = 64):
 
     p = Path(path)
     if p.suffix == ".npz":
-        from ..runtime.gt_frames import GroundTruthFrames
+        from ..sim.frames_file import GroundTruthFrames
 
         frames = GroundTruthFrames.load(p).images
         imgs = frames.reshape(-1, *frames.shape[2:])

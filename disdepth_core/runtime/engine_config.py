@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import ConfigError, cfg_field
+from ..sim.oracle_opt_in import ORACLE_BACKEND
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt", "ground_truth")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")  # the oracle (disdepth_core.sim) is accepted, not offered
 PRECISIONS = ("fp32", "fp16", "bf16")
 UPSAMPLE_MODES = ("bilinear", "nearest")
 
@@ -20,10 +21,7 @@ UPSAMPLE_MODES = ("bilinear", "nearest")
 class EngineConfig:
     """A depth engine: backend, weights, device, numeric precision, network size and depth range."""
 
-    backend: str = cfg_field(
-        "torch", choices=BACKENDS,
-        help="inference backend; 'ground_truth' is a test-only perfect-model stand-in",
-    )
+    backend: str = cfg_field("torch", help="inference backend: " + " | ".join(BACKENDS))
     checkpoint: str = cfg_field("", help="student checkpoint directory or exported model file")
     device: str = cfg_field("auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'")
     precision: str = cfg_field("fp32", choices=PRECISIONS, help="numeric precision of the network")
@@ -49,9 +47,13 @@ class EngineConfig:
         "", help="backend tensorrt: directory of built engines ('' = $XDG_CACHE_HOME/disdepth/tensorrt or "
                  "~/.cache/disdepth/tensorrt)",
     )
-    gt_frames: str = cfg_field("", help="TEST ONLY, backend 'ground_truth': frames file (.npz) with the true depth")
+    gt_frames: str = cfg_field("", help="tests only (the opt-in oracle of disdepth_core.sim): frames .npz with the "
+                                        "true depth")
 
     def validate(self) -> None:
+        if self.backend not in BACKENDS and self.backend != ORACLE_BACKEND:  # the oracle: create_engine's opt-in
+            raise ConfigError(f"expected one of {', '.join(repr(b) for b in BACKENDS)}, got {self.backend!r}",
+                              key="backend")
         if not self.min_depth < self.max_depth:
             raise ConfigError(f"min_depth ({self.min_depth}) must be < max_depth ({self.max_depth})", key="min_depth")
         h, w = self.input_size

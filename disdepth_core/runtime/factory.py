@@ -2,7 +2,9 @@
 
 Backends register a builder in ``_BUILDERS``; a backend without a builder raises a
 :class:`~disdepth_core.errors.CapabilityError` that says so. Heavy imports happen inside the
-builders so that choosing one backend never imports another's dependencies.
+builders so that choosing one backend never imports another's dependencies. The test-only
+oracle (:mod:`disdepth_core.sim.oracle_engine`, backend name ``ground_truth``) is not one of
+them: it is built only after the explicit opt-in of :mod:`disdepth_core.sim.oracle_opt_in`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import CapabilityError, ConfigError
+from ..sim.oracle_opt_in import ORACLE_BACKEND, require_oracle
 from .engine_api import DepthEngine
 from .engine_config import BACKENDS, EngineConfig
 
@@ -29,11 +32,13 @@ def resolve_device(name: str, local_rank: int = 0, key: str = "engine.device") -
     return dev
 
 
-def _build_ground_truth(cfg: EngineConfig) -> DepthEngine:
-    from .gt_engine import GroundTruthEngine
+def _build_oracle(cfg: EngineConfig) -> DepthEngine:
+    require_oracle("engine.backend")
+    from ..sim.oracle_engine import GroundTruthEngine
 
     if not cfg.gt_frames:
-        raise ConfigError("backend 'ground_truth' needs engine.gt_frames (a frames .npz file)", key="engine.gt_frames")
+        raise ConfigError(f"backend {ORACLE_BACKEND!r} needs engine.gt_frames (a frames .npz file)",
+                          key="engine.gt_frames")
     return GroundTruthEngine.from_file(
         cfg.gt_frames,
         device=resolve_device(cfg.device),
@@ -67,7 +72,6 @@ _BUILDERS: dict[str, Callable[[EngineConfig], DepthEngine]] = {
     "torch": _build_torch,
     "onnxruntime": _build_onnxruntime,
     "tensorrt": _build_tensorrt,
-    "ground_truth": _build_ground_truth,
 }
 
 
@@ -88,6 +92,8 @@ def available_backends() -> list[str]:
 
 def create_engine(cfg: EngineConfig) -> DepthEngine:
     """Build the engine ``cfg`` describes; errors are one line naming the key at fault."""
+    if cfg.backend == ORACLE_BACKEND:
+        return _build_oracle(cfg)
     builder = _BUILDERS.get(cfg.backend)
     if builder is None:
         raise CapabilityError(

@@ -44,12 +44,13 @@ import numpy as np
 import torch
 
 from ..errors import DisdepthError
+from ..sim.oracle_opt_in import ORACLE_BACKEND
 from .engine_config import EngineConfig
 
 DEFAULT_TOLERANCE = 0.02  # worst image's 99th-percentile relative depth error
 PERCENTILE = 99.0
 NO_REFERENCE = ("torch",)  # the reference itself
-NOT_A_NETWORK = ("ground_truth",)  # test-only passthrough of the true depth
+NOT_A_NETWORK = (ORACLE_BACKEND,)  # the test-only oracle of disdepth_core.sim: true depth, no network
 
 
 @dataclasses.dataclass

@@ -2,7 +2,8 @@
 
 The exchange format between a synthetic source (the test scene, the synthetic world) and
 the consumers that need the truth at run time: the live publisher
-(``synthetic_cameras_node --frames``) and the test-only :class:`GroundTruthEngine`.
+(``synthetic_cameras_node --frames``), the test-only oracle
+:class:`~disdepth_core.sim.oracle_engine.GroundTruthEngine` and ``disdepth export --calib``.
 
 Arrays (numpy ``.npz``, no pickle):
 

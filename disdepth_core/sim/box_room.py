@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..geometry import CameraRig, backproject
-from .gt_frames import GroundTruthFrames
+from .frames_file import GroundTruthFrames
 
 ROOM_LO = (-20.0, -9.0, 0.0)  # metres, base_link at frame 0
 ROOM_HI = (30.0, 8.0, 4.0)  # walls 4 m high, no ceiling: rays leaving through the top see sky (no depth)

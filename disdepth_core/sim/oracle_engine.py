@@ -1,4 +1,4 @@
-"""TEST ONLY: ``GroundTruthEngine``, a perfect-model stand-in for end-to-end tests.
+"""TEST ONLY: ``GroundTruthEngine``, the oracle: a perfect-model stand-in for end-to-end tests.
 
 It answers ``infer(images)`` with the *true* depth of each image, found by the image's
 content hash in a :class:`GroundTruthFrames` file produced by the same synthetic source
@@ -7,7 +7,8 @@ that published the images. No model runs; it lets tests check that the node's pl
 into correct outputs, bit for bit where the geometry allows. An image that is not in the
 file (altered on the way, e.g. lossy compression or a resize) raises a one-line error
 saying so, or with ``strict=False`` gets all-NaN depth and is counted in ``unknown_images``.
-Never use it as a depth estimator.
+Never use it as a depth estimator: it is backend ``ground_truth`` only for processes that opted
+in (:mod:`disdepth_core.sim.oracle_opt_in`, ``DISDEPTH_ENABLE_ORACLE=1``), and no help text offers it.
 
 Confidence: 1.0 wherever it reports a depth (the truth is exact, so full confidence is the
 honest value), 0 where depth is NaN -- the same rule as the real engines, so the node's
@@ -24,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import DisdepthError
-from .engine_api import InferenceResult
-from .gt_frames import GroundTruthFrames
-from .resize import nearest_indices
+from ..runtime.engine_api import InferenceResult
+from ..runtime.resize import nearest_indices
+from .frames_file import GroundTruthFrames
 
 
 def image_key(image: np.ndarray) -> str:
