@@ -322,6 +322,10 @@ class _SurroundDepth:
                        "images are resized to the batch size and intrinsics scaled")
             self.counters["resolution_changes"] += 1
         st.size = hw
+        if frame.stamp_ns == st.last_stamp_ns:  # a driver that repeats stamps: the newest image wins
+            self._warn(cam, "repeated stamp",
+                       f"{cam}: repeated header stamp {frame.stamp_ns} ns: the synchroniser keeps the newest image "
+                       "of a stamp (the other is counted in dropped_sync_replaced, or overflows if its set is gone)")
         st.last_stamp_ns = frame.stamp_ns
         if st.missing:
             st.missing = False

@@ -52,8 +52,13 @@ NODE_NAME = "synthetic_cameras_node"
 
 
 
+class StartupInterrupted(Exception):
+    """SIGINT/SIGTERM arrived while the node was still rendering its frames."""
+
+
 class SyntheticCamerasNode(Node):
-    def __init__(self):
+    def __init__(self, stop: threading.Event | None = None):
+        self._stop_event = stop
         super().__init__(NODE_NAME)
         values = {}
         for f in dataclasses.fields(SyntheticCamerasParams):
@@ -107,8 +112,13 @@ class SyntheticCamerasNode(Node):
         seq = WorldSequence(rig, n, seed=p.seed, cfg=WorldConfig(rate_hz=p.rate))
         self.get_logger().info(f"rendering {n} world frames of {w}x{h} x {len(rig)} cameras before publishing")
         t0 = time.monotonic()
-        return GroundTruthFrames.from_world(
-            seq, progress=lambda i, k: self.get_logger().info(f"rendered {i}/{k} ({time.monotonic() - t0:.1f} s)"))
+
+        def progress(i: int, k: int) -> None:
+            if self._stop_event is not None and self._stop_event.is_set():  # Ctrl-C while rendering
+                raise StartupInterrupted
+            self.get_logger().info(f"rendered {i}/{k} ({time.monotonic() - t0:.1f} s)")
+
+        return GroundTruthFrames.from_world(seq, progress=progress)
 
     def wait_for_subscribers(self, executor, stop: threading.Event) -> None:
         n = self.p.wait_for_subscribers
@@ -158,7 +168,9 @@ def main(args: list[str] | None = None) -> int:
     node = None
     try:
         try:
-            node = SyntheticCamerasNode()
+            node = SyntheticCamerasNode(stop=stop)
+        except StartupInterrupted:
+            return 0
         except DisdepthError as exc:
             print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
             return 1
