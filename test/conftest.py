@@ -59,3 +59,50 @@ def colcon_install(tmp_path_factory) -> Path:
     )
     assert res.returncode == 0, res.stdout + res.stderr
     return ws / "install" / "disdepth_ros"
+
+
+# ---------------------------------------------------------------- ROS tests (real processes over DDS)
+@pytest.fixture(scope="module")
+def env():
+    """An isolated DDS environment for one test module (own domain, localhost, SHM profile); also
+    applied to this process so its listener joins the same domain."""
+    from ros_harness import pick_domain_id, ros_env
+
+    e = ros_env(pick_domain_id())
+    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        os.environ[k] = e[k]
+    return e
+
+
+@pytest.fixture(scope="module")
+def ros(env):
+    """(rclpy, context) initialised in that environment."""
+    rclpy = pytest.importorskip("rclpy")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield rclpy, ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture
+def procs():
+    """Child processes a test starts; stopped (SIGINT, or SIGKILL if already dead) afterwards."""
+    import signal
+
+    started = []
+    yield started
+    for c in started:
+        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
+
+
+@pytest.fixture
+def listener(ros):
+    """A subscriber node in this process (ros_harness.Listener)."""
+    import time
+
+    from ros_harness import Listener
+
+    rclpy, ctx = ros
+    lis = Listener(rclpy, ctx, name=f"listener_{time.monotonic_ns() % 10**9}")
+    yield lis
+    lis.close()

@@ -113,3 +113,16 @@ class Listener:
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def reliable(depth: int = 50):
+    """Reliable QoS of ``depth`` (the node's default output QoS)."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def best_effort(depth: int = 50):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)

@@ -8,7 +8,6 @@ subscriber in this process, as in ``test_ros_node.py``.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -19,7 +18,7 @@ import torch
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import Child, Listener, reliable  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
 from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
@@ -31,42 +30,10 @@ NUM_FRAMES = 6
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = ros_env(pick_domain_id())
-    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        os.environ[k] = e[k]
-    return e
-
-
-@pytest.fixture(scope="module")
-def ros(env):
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield rclpy, ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
 def scene(tmp_path_factory, nuscenes_rig_path):
     rig = CameraRig.from_yaml(nuscenes_rig_path).resized(H, W)
     frames = make_box_room_frames(rig, NUM_FRAMES, rate_hz=RATE)
     return rig, frames, frames.save(tmp_path_factory.mktemp("scene") / "frames.npz")
-
-
-@pytest.fixture
-def procs():
-    started: list[Child] = []
-    yield started
-    for c in started:
-        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
-
-
-def reliable(depth=50):
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def stamp_ns(msg) -> int:

@@ -8,7 +8,6 @@ leaves the node unconfigured so a corrected parameter can be configured.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -17,7 +16,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import Child, Listener  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
 from disdepth_core.sim.box_room import make_box_room_frames  # noqa: E402
@@ -28,35 +27,9 @@ NODE = "/surround_depth_node"
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = ros_env(pick_domain_id())
-    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        os.environ[k] = e[k]
-    return e
-
-
-@pytest.fixture(scope="module")
-def ros(env):
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield rclpy, ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
 def frames_path(tmp_path_factory, nuscenes_rig_path):
     rig = CameraRig.from_yaml(nuscenes_rig_path).resized(H, W)
     return make_box_room_frames(rig, 4, rate_hz=RATE).save(tmp_path_factory.mktemp("scene") / "frames.npz")
-
-
-@pytest.fixture
-def procs():
-    started: list[Child] = []
-    yield started
-    for c in started:
-        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
 
 
 class Lifecycle:

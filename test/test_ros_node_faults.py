@@ -9,10 +9,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -21,7 +19,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, Listener, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import Child, reliable  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
 from disdepth_core.sim.box_room import make_box_room_frames  # noqa: E402
@@ -30,50 +28,10 @@ H, W = 96, 160
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = ros_env(pick_domain_id())
-    for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        os.environ[k] = e[k]
-    return e
-
-
-@pytest.fixture(scope="module")
-def ros(env):
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield rclpy, ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture
-def listener(ros):
-    rclpy, ctx = ros
-    lis = Listener(rclpy, ctx, name=f"faults_{time.monotonic_ns() % 10**9}")
-    yield lis
-    lis.close()
-
-
-@pytest.fixture
-def procs():
-    started: list[Child] = []
-    yield started
-    for c in started:
-        c.stop(signal.SIGKILL if not c.alive() else signal.SIGINT)
-
-
-@pytest.fixture(scope="module")
 def frames(tmp_path_factory, nuscenes_rig_path):
     rig = CameraRig.from_yaml(nuscenes_rig_path).resized(H, W)
     fr = make_box_room_frames(rig, 6, rate_hz=2.0)
     return fr, fr.save(tmp_path_factory.mktemp("scene") / "frames.npz")
-
-
-def reliable(depth=50):
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def diag_of(listener, cam: str) -> dict:
