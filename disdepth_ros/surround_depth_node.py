@@ -272,8 +272,8 @@ class _SurroundDepth:
         self.counters["qos_incompatible"] += 1
 
     # ------------------------------------------------------------------ warnings
-    def _warn(self, who: str, cause: str, text: str) -> None:
-        """Log ``text`` the first time (who, cause) happens, then at most every REPEAT_WARNING_S with a count."""
+    def _throttled(self, log, who: str, cause: str, text: str) -> None:
+        """``log(text)`` the first time (who, cause) happens, then at most every REPEAT_WARNING_S with a count."""
         now = time.monotonic()
         with self._lock:
             rec = self._warned.setdefault((who, cause), [-1e9, 0])
@@ -281,19 +281,13 @@ class _SurroundDepth:
             if now - rec[0] < REPEAT_WARNING_S:
                 return
             count, rec[0] = rec[1], now
-        suffix = f" ({count} times so far)" if count > 1 else ""
-        self.get_logger().warning(f"{text}{suffix}")
+        log(f"{text}{f' ({count} times so far)' if count > 1 else ''}")
+
+    def _warn(self, who: str, cause: str, text: str) -> None:
+        self._throttled(self.get_logger().warning, who, cause, text)
 
     def _info_throttled(self, who: str, cause: str, text: str) -> None:
-        """Like :meth:`_warn` at info level: first time, then at most every REPEAT_WARNING_S with a count."""
-        now = time.monotonic()
-        with self._lock:
-            rec = self._warned.setdefault((who, cause), [-1e9, 0])
-            rec[1] += 1
-            if now - rec[0] < REPEAT_WARNING_S:
-                return
-            count, rec[0] = rec[1], now
-        self.get_logger().info(f"{text}{f' ({count} times so far)' if count > 1 else ''}")
+        self._throttled(self.get_logger().info, who, cause, text)
 
     def _reject(self, cam: str, cause: str, detail: str) -> None:
         st = self.state[cam]
