@@ -126,3 +126,16 @@ def best_effort(depth: int = 50):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def assert_accounted(diag_array, cams) -> dict:
+    """Every camera's images are accounted for (the node's identity, see SurroundDepthNode.accounting)."""
+    out = {}
+    for cam in cams:
+        st = next(x for x in diag_array.status if x.name.endswith(f": {cam}"))
+        kv = {v.key: v.value for v in st.values}
+        parts = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
+                 "dropped_sync_replaced", "pending")
+        assert int(kv["unaccounted"]) == 0 and int(kv["received"]) == sum(int(kv[k]) for k in parts), (cam, kv)
+        out[cam] = kv
+    return out

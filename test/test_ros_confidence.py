@@ -18,7 +18,7 @@ import torch
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, Listener, reliable  # noqa: E402
+from ros_harness import Child, Listener, assert_accounted, reliable  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
 from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
@@ -56,6 +56,7 @@ def tiny_student(path, head="bins"):
 
 def test_node_publishes_confidence_with_the_depth_header_and_min_confidence_thins_the_cloud(
         env, scene, procs, tmp_path, ros):
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image, PointCloud2
 
     from disdepth_core.pipeline.decoding import image_to_array, pointcloud2_to_array
@@ -77,6 +78,7 @@ def test_node_publishes_confidence_with_the_depth_header_and_min_confidence_thin
             lis.sub(Image, f"/{c}/depth/image_raw", reliable())
             lis.sub(Image, f"/{c}/depth/confidence", reliable())
         lis.sub(PointCloud2, "/surround_depth/points", reliable())
+        lis.sub(DiagnosticArray, "/diagnostics", reliable())
         node = Child("disdepth_ros.surround_depth_node",
                      ["--params-file", "config/surround_depth.yaml", "-p", "engine.backend:=torch",
                       "-p", f"engine.checkpoint:={ckpt}", "-p", "engine.device:=cpu", "-p", "cloud.rgb:=false",
@@ -116,6 +118,9 @@ def test_node_publishes_confidence_with_the_depth_header_and_min_confidence_thin
                                       min_confidence=threshold, **kw).counts)
             assert thin < 0.8 * full  # the threshold removes a real share ...
             assert abs(n - thin) <= max(3, 0.01 * thin), (n, thin, full)  # ... the node removes the same points
+        pub.proc.wait(30)  # all frames sent: every image must be accounted for
+        lis.spin_for(2.5)
+        assert_accounted(lis.msgs["/diagnostics"][-1][1], rig.names)
         assert node.stop(signal.SIGINT) == 0, node.log()
     finally:
         lis.close()

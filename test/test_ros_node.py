@@ -18,7 +18,7 @@ import yaml
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, best_effort, reliable  # noqa: E402
+from ros_harness import Child, assert_accounted, best_effort, reliable  # noqa: E402
 
 from disdepth_core.geometry import CameraRig, scale_intrinsics  # noqa: E402
 from disdepth_core.runtime.pointcloud import depth_to_cloud  # noqa: E402
@@ -45,19 +45,6 @@ def node_args(gt_path, *extra):
 def publisher_args(gt_path, *extra):
     return ["-p", f"frames:={gt_path}", "-p", f"rate:={RATE}", "-p", "stamp_source:=frames",
             "-p", "wait_for_subscribers:=1", "-p", "start_delay:=1.5", *extra]
-
-
-def assert_accounted(diag_array, cams) -> dict:
-    """Every camera's images are accounted for (the node's identity, see SurroundDepthNode.accounting)."""
-    out = {}
-    for cam in cams:
-        st = next(x for x in diag_array.status if x.name.endswith(f": {cam}"))
-        kv = {v.key: v.value for v in st.values}
-        parts = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
-                 "dropped_sync_replaced", "pending")
-        assert int(kv["unaccounted"]) == 0 and int(kv["received"]) == sum(int(kv[k]) for k in parts), (cam, kv)
-        out[cam] = kv
-    return out
 
 
 def stamp_ns(msg) -> int:
