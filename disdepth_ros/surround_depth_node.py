@@ -23,6 +23,7 @@ import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -215,8 +216,11 @@ class _SurroundDepth:
                 self._subscribe(CameraInfo, p.input.camera_info_topic.format(camera=cam),
                                 lambda m, c=cam: self._on_info(c, m))
         self._start_ns = time.monotonic_ns()
-        self._timers = [self.create_timer(0.05, self._on_poll),
-                        self.create_timer(p.diagnostics_period, self._publish_diagnostics)]
+        # steady clock: on sim time (bag replay) a paused or finished bag must not stop the
+        # missing-camera checks and the diagnostics
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [self.create_timer(0.05, self._on_poll, clock=steady),
+                        self.create_timer(p.diagnostics_period, self._publish_diagnostics, clock=steady)]
         self.slot = LatestSlot(on_drop=self._count_stale)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
@@ -272,8 +276,10 @@ class _SurroundDepth:
         self.counters["qos_incompatible"] += 1
 
     # ------------------------------------------------------------------ warnings
-    def _throttled(self, log, who: str, cause: str, text: str) -> None:
-        """``log(text)`` the first time (who, cause) happens, then at most every REPEAT_WARNING_S with a count."""
+    def _throttled(self, warning: bool, who: str, cause: str, text: str) -> None:
+        """Log ``text`` the first time (who, cause) happens, then at most every REPEAT_WARNING_S with a count.
+
+        (Two call sites on purpose: rclpy refuses one call site logging at two severities.)"""
         now = time.monotonic()
         with self._lock:
             rec = self._warned.setdefault((who, cause), [-1e9, 0])
@@ -281,13 +287,17 @@ class _SurroundDepth:
             if now - rec[0] < REPEAT_WARNING_S:
                 return
             count, rec[0] = rec[1], now
-        log(f"{text}{f' ({count} times so far)' if count > 1 else ''}")
+        text = f"{text}{f' ({count} times so far)' if count > 1 else ''}"
+        if warning:
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
 
     def _warn(self, who: str, cause: str, text: str) -> None:
-        self._throttled(self.get_logger().warning, who, cause, text)
+        self._throttled(True, who, cause, text)
 
     def _info_throttled(self, who: str, cause: str, text: str) -> None:
-        self._throttled(self.get_logger().info, who, cause, text)
+        self._throttled(False, who, cause, text)
 
     def _reject(self, cam: str, cause: str, detail: str) -> None:
         st = self.state[cam]
@@ -477,9 +487,11 @@ class _SurroundDepth:
         the hand-off slot or the worker)."""
         st, sync = self.state[cam], self.sync.stats[cam]
         pending = sum(1 for item in list(self.sync.queues[cam].values()) if item is not None)
-        for s in (self.slot.pending(), self._in_worker):
-            if s is not None and s.items.get(cam) is not None:
-                pending += 1
+        waiting, working = self.slot.pending(), self._in_worker
+        if waiting is not None and waiting.items.get(cam) is not None:
+            pending += 1
+        if working is not None and working.items.get(cam) is not None and cam not in self._accounted_now:
+            pending += 1  # (a camera the worker already published is counted there)
         parts = {"rejected": sum(st.rejected.values()), "published": st.published, "dropped_stale": st.dropped_stale,
                  "dropped_error": st.dropped_error, "dropped_sync_overflow": sync.overflowed,
                  "dropped_sync_replaced": sync.replaced, "pending": pending}

@@ -27,7 +27,7 @@ if shutil.which("ros2", path=str(Path(sys.executable).parent)) is None or not al
                 "that `make setup` installs when that directory exists)", allow_module_level=True)
 pytestmark = pytest.mark.ros
 
-from ros_harness import Listener, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import Listener, assert_accounted, pick_domain_id, ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CAMS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
@@ -228,8 +228,11 @@ def test_replay_with_the_projects_player_plays_a_world_bag(env, listener, launch
                            "--size", "96x160", "--format", "bag", "--out", str(bag)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
+    from diagnostic_msgs.msg import DiagnosticArray
+
     for c in CAMS:
         listener.sub(Image, f"/{c}/depth/image_raw", reliable())
+    listener.sub(DiagnosticArray, "/diagnostics", reliable())
     for i, extra in enumerate(([], ["lifecycle:=true"])):
         listener.msgs.clear()
         # 0.25 x the bag's 10 Hz: a busy CPU keeps up, so no set is dropped as stale
@@ -242,4 +245,7 @@ def test_replay_with_the_projects_player_plays_a_world_bag(env, listener, launch
         assert ok, f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in CAMS} }\n{la.log()}"
         if extra:
             assert "active: subscribed to the cameras" in la.log(), la.log()
+        listener.spin_for(2.5)  # the bag is over (sim time stands still; diagnostics run on a steady clock)
+        kv = assert_accounted(listener.msgs["/diagnostics"][-1][1], CAMS)
+        assert all(int(kv[c]["received"]) == 6 for c in CAMS), kv
         assert_clean_exit(la)
