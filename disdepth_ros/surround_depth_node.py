@@ -616,7 +616,6 @@ class _SurroundDepth:
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic_ns()
-        timeout_ns = int(self.p.sync.missing_timeout * 1e9)
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         st_all = self.stats()
@@ -645,7 +644,7 @@ class _SurroundDepth:
             st = self.state[cam]
             d = DiagnosticStatus(name=f"{NODE_NAME}: {cam}", hardware_id=cam)
             kv = {
-                "rate_hz": f"{st.rate_hz(now, timeout_ns):.2f}",
+                "rate_hz": f"{st.rate_hz(now, self.sync.timeout_ns_for(cam)):.2f}",
                 "received": str(st.received),
                 "accepted": str(st.accepted),
                 "dropped_bad": str(sum(st.rejected.values())),

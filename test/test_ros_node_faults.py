@@ -107,7 +107,7 @@ def test_decompression_bomb_on_one_compressed_camera(env, frames, procs, listene
     assert node.stop(signal.SIGINT) == 0, node.log()
 
 
-@pytest.mark.parametrize("rate", [2.0, 1.33])
+@pytest.mark.parametrize("rate", [2.0, pytest.param(1.33, marks=pytest.mark.slow)])
 def test_slow_cameras_give_complete_sets_and_no_flapping(rate, env, frames, procs, listener, tmp_path):
     """Camera period at/above the default 0.5 s missing timeout: every set complete (no
     partial sets), nothing lost, no 'publishing again' flapping (issue 15 #4, #7)."""

@@ -23,9 +23,10 @@ def our_lines(res) -> list[str]:
     return [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("surround_depth_node: error:")]
 
 
-@pytest.mark.parametrize(("module", "delay"), [("surround_depth_node", 0.3), ("surround_depth_node", 1.5),
-                                               ("surround_depth_node", 3.0), ("synthetic_cameras_node", 1.0),
-                                               ("synthetic_cameras_node", 4.0)])
+@pytest.mark.parametrize(("module", "delay"), [
+    pytest.param("surround_depth_node", 0.3, marks=pytest.mark.slow), ("surround_depth_node", 1.5),
+    pytest.param("surround_depth_node", 3.0, marks=pytest.mark.slow),
+    pytest.param("synthetic_cameras_node", 1.0, marks=pytest.mark.slow), ("synthetic_cameras_node", 4.0)])
 def test_ctrl_c_during_start_up_is_quiet(module, delay, tmp_path):
     """SIGINT while Python imports torch/rclpy or the model loads: exit, no KeyboardInterrupt traceback."""
     import signal
