@@ -47,6 +47,19 @@ def publisher_args(gt_path, *extra):
             "-p", "wait_for_subscribers:=1", "-p", "start_delay:=1.5", *extra]
 
 
+def start_node_with_five_cameras(env, procs, tmp_path, path, good, rate):
+    """The node (oracle engine) plus the synthetic cameras publishing ``good`` at ``rate`` Hz with
+    stamps from now; the test publishes the sixth camera itself. Returns (node, publisher)."""
+    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
+    procs.append(node)
+    pub = Child("disdepth_ros.synthetic_cameras_node",
+                publisher_args(path, "-p", f"cameras:={good}".replace("'", '"'), "-p", "stamp_source:=now",
+                               "-p", f"rate:={rate}"),
+                env, tmp_path / "pub.log")
+    procs.append(pub)
+    return node, pub
+
+
 def stamp_ns(msg) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
@@ -223,13 +236,7 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
         pub_img.publish(m)
 
     listener.node.create_subscription(Image, "/CAM_FRONT/image_raw", on_front, best_effort(5))
-    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
-    procs.append(node)
-    pub = Child("disdepth_ros.synthetic_cameras_node",
-                publisher_args(path, "-p", f"cameras:={good}".replace("'", '"'), "-p", "stamp_source:=now",
-                               "-p", "rate:=10.0"),
-                env, tmp_path / "pub.log")
-    procs.append(pub)
+    node, pub = start_node_with_five_cameras(env, procs, tmp_path, path, good, 10.0)
 
     def count(c):
         return len(listener.msgs[f"/{c}/depth/image_raw"])
@@ -446,13 +453,7 @@ def test_camera_with_a_skewed_clock_is_left_out_and_reported(env, scene, procs, 
         pub_img.publish(img)
 
     listener.node.create_subscription(Image, "/CAM_FRONT/image_raw", on_front, best_effort(5))
-    node = Child("disdepth_ros.surround_depth_node", node_args(path), env, tmp_path / "node.log")
-    procs.append(node)
-    pub = Child("disdepth_ros.synthetic_cameras_node",
-                publisher_args(path, "-p", f"cameras:={good}".replace("'", '"'), "-p", "stamp_source:=now",
-                               "-p", "rate:=4.0"),
-                env, tmp_path / "pub.log")
-    procs.append(pub)
+    node, pub = start_node_with_five_cameras(env, procs, tmp_path, path, good, 4.0)
     ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 8 for c in good), 60)
     assert ok, f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in good} }\n{node.log()}"
     text = f"{bad}: dropped image (stamps out of sync)"
