@@ -121,8 +121,9 @@ class _SurroundDepth:
         engine_cfg = p.engine if p.engine.cameras else dataclasses.replace(p.engine, cameras=list(p.cameras))
         self.engine = create_engine(engine_cfg)
         self.warmup_ms = self._warm_up()
-        if p.engine.backend != ORACLE_BACKEND:  # the test-only oracle knows only its own frames' images
-            self.get_logger().info(require_healthy_output(self.engine, p.engine.backend).line())
+        health = require_healthy_output(self.engine, p.engine.backend)
+        if health is not None:
+            self.get_logger().info(health.line())
         if p.engine.self_check:  # above tolerance: one-line DisdepthError, the node does not start
             check = require_self_check(run_self_check(self.engine, engine_cfg, tolerance=p.engine.self_check_tolerance))
             (self.get_logger().warning if check.level == "warning" else self.get_logger().info)(check.line())

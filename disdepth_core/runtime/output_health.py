@@ -64,8 +64,15 @@ def check_output_health(engine, images: np.ndarray | None = None) -> OutputHealt
     return OutputHealth(nan, oor, time.perf_counter() - t0)
 
 
-def require_healthy_output(engine, backend: str, images: np.ndarray | None = None) -> OutputHealth:
-    """:func:`check_output_health`, raising a one-line DisdepthError naming the backend when unhealthy."""
+def require_healthy_output(engine, backend: str, images: np.ndarray | None = None) -> OutputHealth | None:
+    """:func:`check_output_health`, raising a one-line DisdepthError naming the backend when unhealthy.
+
+    None for a backend that is no network (the test-only oracle knows only its own frames'
+    images; the self-check skips it by the same rule)."""
+    from .self_check import NOT_A_NETWORK
+
+    if backend in NOT_A_NETWORK:
+        return None
     health = check_output_health(engine, images)
     if not health.healthy:
         raise DisdepthError(f"refusing to serve: {backend} engine {health.line()} -- the model's output is not "
