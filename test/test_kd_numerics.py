@@ -11,6 +11,7 @@ import torch
 
 from disdepth_core.losses import (
     cross_interaction_kd_loss,
+    relative_output_kd_log_loss,
     relative_output_kd_loss,
     scale_invariant_depth,
     silog_loss,
@@ -100,6 +101,42 @@ def test_output_kd_invariances_gradient_and_descent():
     # normalisation: zero median, unit mean absolute deviation
     n = ssi_normalise(teacher)
     assert n.flatten(1).median(1).values.abs().max() < 1e-5
+
+
+def test_log_output_kd_invariances_gradient_and_descent():
+    d_t = torch.rand(2, 12, 20, generator=gen(3)) * 30 + 2
+    teacher = 3.0 / d_t + 0.7  # any positive affine function of disparity
+    rng = {"d_min": 0.5, "d_max": 80.0}
+    assert relative_output_kd_log_loss(d_t * 2.0, teacher, **rng).item() < 1e-4  # right up to scale
+    assert relative_output_kd_log_loss(d_t, d_t * 2.0, teacher_is_disparity=False, **rng).item() < 1e-4
+    # the student KD is for: right where the labels were (the lower half), wrong above (1.5x too near)
+    start = d_t * 2.0
+    start[:, :6] /= 1.5
+    log_d = start.log().requires_grad_(True)
+    opt = torch.optim.Adam([log_d], lr=0.02)
+    losses = []
+    for _ in range(300):
+        loss = relative_output_kd_log_loss(log_d.exp(), teacher, **rng)
+        opt.zero_grad()
+        loss.backward()
+        assert torch.isfinite(log_d.grad).all() and log_d.grad.abs().sum() > 0
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+    # the structure learnt is the teacher's: up to one scale per image, the student's depth is d_t's
+    ratio = log_d.detach().exp() / d_t
+    rel = ratio / ratio.flatten(1).median(1).values[:, None, None] - 1
+    assert rel.abs().median() < 0.05 < (start / d_t / 2.0 - 1).abs().max()
+
+
+def test_log_output_kd_clamps_the_target_to_the_student_range():
+    """Sky: the teacher's disparity there is 0 or below after alignment; the target is d_max, not inf/NaN."""
+    d_t = torch.linspace(60.0, 2.0, 24)[:, None].expand(24, 40).clone()[None]
+    teacher = 1.0 / d_t - 1.0 / 40.0  # a shifted teacher: beyond 40 m its disparity is negative
+    student = d_t.clone().requires_grad_(True)
+    loss = relative_output_kd_log_loss(student, teacher, d_min=0.5, d_max=80.0)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
 
 
 def test_bin_head_and_losses_stay_fp32_under_autocast():

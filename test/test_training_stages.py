@@ -100,3 +100,36 @@ def test_teacher_target_is_checked_against_an_arch():
     assert e.value.key == "teacher_target"
     metric = {**TINY, "depth_estimation_type": "metric", "max_depth": 80}
     assert built("teacher", teacher={"arch": metric}, teacher_target="metric").teacher.output_kind == "metric_depth"
+
+
+def _teacher_batch():
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(0)
+    depth = torch.rand(1, 2, *SIZE, generator=g) * 30 + 2
+    valid = torch.ones_like(depth, dtype=torch.bool)
+    valid[..., :8, :] = False  # the top rows: sky (a dense render has no depth there)
+    return SimpleNamespace(images=torch.rand(1, 2, 3, *SIZE, generator=g), depth=depth * valid, valid=valid)
+
+
+@pytest.mark.parametrize("loss", ["ssi_disparity", "ssi_relative"])
+def test_teacher_sky_depth_supervises_the_sky_as_far(loss):
+    """With teacher_sky_depth the sky's prediction enters the teacher's loss (and gets a gradient); without, it
+    does not."""
+    batch = _teacher_batch()
+    for sky, counted in ((0.0, False), (100.0, True)):
+        s = built("teacher", teacher={"arch": TINY}, teacher_loss=loss, teacher_sky_depth=sky)
+        out = {}
+        s.teacher.register_forward_hook(lambda m, a, o: o["output"].retain_grad() or out.update(o))
+        s.losses(batch)["total"].backward()
+        sky_grad = out["output"].grad[:, :8].abs().sum().item()
+        assert (sky_grad > 0) == counted, (sky, sky_grad)
+
+
+def test_teacher_sky_depth_needs_dense_depth():
+    with pytest.raises(ConfigError) as e:
+        config(stage="teacher", teacher={"arch": TINY}, teacher_sky_depth=100.0,
+               dataset={"name": "synthetic", "gt_source": "lidar"})
+    assert e.value.key == "teacher_sky_depth" and "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="teacher_loss"):
+        config(stage="teacher", teacher={"arch": TINY}, teacher_loss="l2")

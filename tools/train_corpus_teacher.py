@@ -17,4 +17,5 @@ tr, va = render_world(ab.world)
 ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(tr)),
                          val_dataset=dataclasses.replace(ab.val_dataset, root=str(va)))
 tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
-train(_run_cfg(tab, "teacher", _run_dir(ab, seed, "teacher"), seed, ab.teacher_budget))
+train(_run_cfg(tab, "teacher", _run_dir(ab, seed, "teacher"), seed, ab.teacher_budget, teacher_loss=ab.teacher_loss,
+                 teacher_sky_depth=ab.teacher_sky_depth))

@@ -12,19 +12,22 @@ from .cross_interaction_kd import (
     scale_invariant_depth,
     soft_bin_targets,
 )
-from .relative_output_kd import relative_output_kd_loss, ssi_normalise
-from .scale_shift_invariant import align_scale_shift, ssi_disparity_loss
+from .relative_output_kd import relative_output_kd_log_loss, relative_output_kd_loss, ssi_normalise
+from .scale_shift_invariant import SSI_LOSSES, align_scale_shift, ssi_disparity_loss, ssi_relative_disparity_loss
 from .silog import silog_loss
 from .view_relational_kd import pooled_overlap_features, relation_matrix, view_relational_kd_loss
 
 __all__ = [
     "align_scale_shift",
+    "SSI_LOSSES",
     "ssi_disparity_loss",
+    "ssi_relative_disparity_loss",
     "attentive_kd_loss",
     "bin_chamfer_loss",
     "cross_interaction_kd_loss",
     "pooled_overlap_features",
     "relation_matrix",
+    "relative_output_kd_log_loss",
     "relative_output_kd_loss",
     "ssi_normalise",
     "scale_invariant_depth",

@@ -7,12 +7,23 @@ deviation (MiDaS' scale-and-shift-invariant normalisation), and the loss is the 
 absolute difference. It is invariant to any positive affine change of the teacher and to
 any global scale of the student, so metric scale still comes from the labels alone; it
 applies to every frame, labelled or not.
+
+That form (``relative_output_kd_loss``, "mad") compares disparities, which are large only
+near the camera: on a street it is almost all road, and a far building or the top of a
+tree -- exactly what sparse LiDAR labels miss -- hardly counts. The "log" form
+(:func:`relative_output_kd_log_loss`) instead fits the teacher's output to the student's own
+(detached) disparity per image by least squares weighted ``1/g^2`` (relative residuals),
+turns it into a depth target clamped to the student's range, and takes the mean
+``|log d_s - log d_target|``: every distance counts alike, as in the AbsRel the student is
+judged by, and it is still invariant to any affine change of the teacher.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .scale_shift_invariant import align_scale_shift
 
 
 def ssi_normalise(x: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
@@ -30,6 +41,40 @@ def ssi_normalise(x: torch.Tensor, valid: torch.Tensor | None = None, eps: float
     return torch.stack(out).reshape(x.shape)
 
 
+def _teacher_at(teacher_output: torch.Tensor, size, teacher_is_disparity: bool) -> torch.Tensor:
+    """The teacher's output (B, h, w) detached, resized to ``size`` and as disparity (grows when nearer)."""
+    t = teacher_output.detach().float()
+    if t.shape[-2:] != tuple(size):
+        t = F.interpolate(t[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    return t if teacher_is_disparity else 1.0 / t.clamp_min(1e-6)
+
+
+def relative_output_kd_log_loss(
+    student_depth: torch.Tensor,
+    teacher_output: torch.Tensor,
+    *,
+    d_min: float,
+    d_max: float,
+    teacher_is_disparity: bool = True,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean ``|log d_s - log d_t|`` with ``d_t = 1 / clamp(s * r_t + t, 1/d_max, 1/d_min)``.
+
+    ``(s, t)`` per image: least squares of the teacher's relative disparity ``r_t`` onto the
+    student's detached disparity ``1/d_s``, weighted ``d_s^2`` (so the residuals are relative).
+    student_depth: (B, H, W) metres (grad flows into it); teacher_output: (B, h, w);
+    d_min/d_max: the student's depth range (metres); valid: (B, H, W) pixels (default all).
+    """
+    d = student_depth.float().clamp(d_min, d_max)
+    r = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
+    m = torch.ones_like(d, dtype=torch.bool) if valid is None else valid
+    with torch.no_grad():
+        s, t = align_scale_shift(r, 1.0 / d, m, weight=d * d)
+        target_disp = (s[:, None, None] * r + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
+    err = (torch.log(d) + torch.log(target_disp)).abs()
+    return (err * m).sum() / m.sum().clamp_min(1)
+
+
 def relative_output_kd_loss(
     student_depth: torch.Tensor,
     teacher_output: torch.Tensor,
@@ -45,11 +90,7 @@ def relative_output_kd_loss(
     (B, H, W) optionally restricts the pixels (default: all, sky included: ordering holds).
     """
     d = student_depth.float()
-    t = teacher_output.detach().float()
-    if t.shape[-2:] != d.shape[-2:]:
-        t = F.interpolate(t[:, None], size=d.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    if not teacher_is_disparity:
-        t = 1.0 / t.clamp_min(1e-6)
+    t = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
     s_disp = 1.0 / d.clamp_min(1e-3)
     err = (ssi_normalise(s_disp, valid) - ssi_normalise(t, valid)).abs()
     if valid is not None:

@@ -20,7 +20,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..config import cfg_field, from_dict, to_dict
 from ..data.dataset_config import DatasetConfig
@@ -127,6 +127,8 @@ class AblationConfig:
                                             "(keyed by the teacher's weights; empty = teacher in the loop)")
     teacher_dataset: dict[str, Any] = cfg_field(default_factory=dict, help="overrides of dataset for the teacher "
                                                 "stage (e.g. gt_source: render, labelled_every: 1: the whole corpus, dense)")
+    teacher_loss: Literal["ssi_disparity", "ssi_relative"] = cfg_field("ssi_disparity", help="the teacher stage's loss (TrainConfig.teacher_loss)")
+    teacher_sky_depth: float = cfg_field(0.0, min=0, help="the teacher stage's sky depth (TrainConfig.teacher_sky_depth)")
     teacher_budget: StageBudget = cfg_field(default_factory=StageBudget)
     acclimate_budget: StageBudget = cfg_field(default_factory=StageBudget)
     student_budget: StageBudget = cfg_field(default_factory=StageBudget)
@@ -237,7 +239,9 @@ def run_ablation(
         teacher_run = _run_dir(ab, seed, "teacher")
         if needs_teacher and not _finished(teacher_run) and time_left():
             tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
-            train(_run_cfg(tab, "teacher", teacher_run, seed, ab.teacher_budget), progress=progress)
+            train(_run_cfg(tab, "teacher", teacher_run, seed, ab.teacher_budget, teacher_loss=ab.teacher_loss,
+                           teacher_sky_depth=ab.teacher_sky_depth),
+                  progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
         accl_run = _run_dir(ab, seed, "acclimate")
         if needs_acclimate and not _finished(accl_run) and time_left():

@@ -52,6 +52,10 @@ class DistillConfig:
     output_kd: bool = cfg_field(False, help="scale-and-shift-invariant KD of the teacher's relative output "
                                             "(METHOD §3's L_out; on every frame, labelled or not)")
     output_kd_weight: float = cfg_field(1.0, min=0)
+    output_kd_form: Literal["mad", "log"] = cfg_field(
+        "mad", help="mad = |N(1/d_s) - N(r_t)| with median/MAD-normalised disparities (dominated by the road near the "
+                    "car); log = |log d_s - log d_t| with the teacher fitted to the student's disparity by relative "
+                    "least squares (every distance counts alike)")
     teacher_cache: str = cfg_field("", help="directory of a disk cache of teacher outputs (fp16), used when the KD "
                                             "terms need only the output (output KD, CKD); empty = teacher in the loop")
     vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")
@@ -103,6 +107,15 @@ class TrainConfig:
                      "(SILog); it must agree with the teacher's output (teacher.output_kind, or the config of "
                      "teacher.path / teacher.arch); auto = whatever the teacher outputs"
     )
+    teacher_loss: Literal["ssi_disparity", "ssi_relative"] = cfg_field(
+        "ssi_disparity", help="teacher stage, relative target: the scale-and-shift-invariant disparity loss; "
+                              "ssi_disparity = mean |residual| (MiDaS, dominated by the road near the car), "
+                              "ssi_relative = mean |residual| / disparity (every distance counts alike)"
+    )
+    teacher_sky_depth: float = cfg_field(
+        0.0, min=0, help="teacher stage with dense rendered depth: pixels without depth (sky, beyond the visibility "
+                         "limit) are supervised as this far (metres), as Depth Anything is taught sky = disparity 0; "
+                         "0 = not supervised")
     acclimate: AcclimateConfig = cfg_field(default_factory=AcclimateConfig)
     distill: DistillConfig = cfg_field(default_factory=DistillConfig)
     optim: OptimConfig = cfg_field(default_factory=OptimConfig)
@@ -115,6 +128,9 @@ class TrainConfig:
                 raise ConfigError(f"stage {self.stage!r} would distil from an untrained teacher (random weights "
                                   "built from teacher.arch): set teacher.path to trained weights "
                                   "(or teacher.allow_untrained: true in a test)", key="teacher.arch")
+        if self.stage == "teacher" and self.teacher_sky_depth > 0 and self.dataset.gt_source == "lidar":
+            raise ConfigError("needs dense rendered depth (dataset.gt_source: render): with sparse LiDAR a pixel "
+                              "without depth is not sky", key="teacher_sky_depth")
         if self.distill.ckd and self.model.head != "bins":
             raise ConfigError("cross-interaction KD needs the depth-bin head (model.head: bins)", key="distill.ckd")
         if self.distill.init_decoder_from_ghost and not self.distill.acclimated:

@@ -22,9 +22,10 @@ from ..geometry import CameraRig
 from ..losses import (
     attentive_kd_loss,
     cross_interaction_kd_loss,
+    relative_output_kd_log_loss,
     relative_output_kd_loss,
     silog_loss,
-    ssi_disparity_loss,
+    SSI_LOSSES,
     view_relational_kd_loss,
 )
 from .config import TrainConfig
@@ -117,9 +118,12 @@ class TeacherStage:
 
     def losses(self, batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
         imgs, depth, valid = flatten_batch(batch, self.device)
+        if self.cfg.teacher_sky_depth > 0:  # dense render: no depth = sky / beyond the visibility limit = far
+            depth = torch.where(valid, depth, torch.full_like(depth, self.cfg.teacher_sky_depth))
+            valid = torch.ones_like(valid)
         out = (model or self.teacher)(normalise(imgs, self.cfg.model.mean, self.cfg.model.std))["output"]
         if self.teacher.output_kind == "relative_disparity":
-            loss = ssi_disparity_loss(out, depth, valid)
+            loss = SSI_LOSSES[self.cfg.teacher_loss](out, depth, valid)
         else:
             loss = silog_loss(out.clamp_min(1e-3), depth, valid)
         return {"total": loss, "teacher": loss}
@@ -313,8 +317,13 @@ class StudentStage:
                 terms.update({"ckd_kd": c["kd"], "ckd_cross": c["cross"], "ckd_chamfer": c["chamfer"]})
                 total = total + c["total"]
             if d.output_kd:
-                terms["output_kd"] = relative_output_kd_loss(
-                    out["depth"], tgt["output"], teacher_is_disparity=(self.teacher.output_kind == "relative_disparity"))
+                is_disp = self.teacher.output_kind == "relative_disparity"
+                if d.output_kd_form == "log":
+                    terms["output_kd"] = relative_output_kd_log_loss(
+                        out["depth"], tgt["output"], d_min=self.cfg.model.d_min, d_max=self.cfg.model.d_max,
+                        teacher_is_disparity=is_disp)
+                else:
+                    terms["output_kd"] = relative_output_kd_loss(out["depth"], tgt["output"], teacher_is_disparity=is_disp)
                 total = total + d.output_kd_weight * terms["output_kd"]
             if d.vrkd:
                 B, V = batch.images.shape[:2]
