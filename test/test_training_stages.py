@@ -120,7 +120,12 @@ def test_teacher_sky_depth_supervises_the_sky_as_far(loss):
     for sky, counted in ((0.0, False), (100.0, True)):
         s = built("teacher", teacher={"arch": TINY}, teacher_loss=loss, teacher_sky_depth=sky)
         out = {}
-        s.teacher.register_forward_hook(lambda m, a, o: o["output"].retain_grad() or out.update(o))
+
+        def keep(module, args, result, out=out):
+            result["output"].retain_grad()
+            out.update(result)
+
+        s.teacher.register_forward_hook(keep)
         s.losses(batch)["total"].backward()
         sky_grad = out["output"].grad[:, :8].abs().sum().item()
         assert (sky_grad > 0) == counted, (sky, sky_grad)

@@ -20,12 +20,12 @@ from torch import nn
 from ..errors import ConfigError, DisdepthError
 from ..geometry import CameraRig
 from ..losses import (
+    SSI_LOSSES,
     attentive_kd_loss,
     cross_interaction_kd_loss,
     relative_output_kd_log_loss,
     relative_output_kd_loss,
     silog_loss,
-    SSI_LOSSES,
     view_relational_kd_loss,
 )
 from .config import TrainConfig
