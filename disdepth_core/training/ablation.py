@@ -291,6 +291,7 @@ def export_teacher(ab: AblationConfig, source: str) -> Path | None:
     (dst / "disdepth_teacher.json").write_text(json.dumps({
         "trained_by": f"disdepth ablate --config {source}", "seed": ab.seeds[0], "steps": ab.teacher_budget.steps,
         "batch_size": ab.teacher_budget.batch_size, "output": "relative disparity (affine-invariant)",
+        "loss": ab.teacher_loss, "sky_depth_m": ab.teacher_sky_depth or None,
         "grid_stride": ab.teacher.grid_stride,
         "train_data": {"dataset": ab.dataset.name, **ab.teacher_dataset,
                        "world": to_dict(ab.world) if ab.world else None},

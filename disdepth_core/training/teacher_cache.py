@@ -10,6 +10,7 @@ another resolution never reads stale entries.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ class TeacherOutputCache:
                 continue
             with torch.no_grad():
                 t = compute(x[b * V:(b + 1) * V]).half().float()  # what later epochs read back
-            tmp = f.with_suffix(".tmp.npy")
+            tmp = f.with_suffix(f".{os.getpid()}.tmp.npy")  # one per process: two never write one file
             np.save(tmp, t.cpu().numpy().astype(np.float16))
             tmp.replace(f)  # atomic: two processes filling one cache never read half a file
             self.misses += 1
