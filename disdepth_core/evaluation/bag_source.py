@@ -293,7 +293,7 @@ class BagTopics:
     depth_gt: str = "/{camera}/depth_gt"
     lidar: str = "/LIDAR_TOP/points"
     tf_static: str = "/tf_static"
-    gt: str = "auto"  # auto | depth | lidar
+    gt: str = "auto"  # auto | depth | lidar | none (cameras only: steps without labels)
 
 
 _Image = collections.namedtuple("_Image", "arrival key frame")  # a synchroniser item; frame None = corrupt
@@ -316,12 +316,14 @@ class BagSource:
         depth_range: (min, max) metres of LiDAR points kept. gt_wait_s: bag seconds a set waits for
         its ground truth / CameraInfo messages after its last image. max_steps: yield at most this
         many steps (0 = all); later sets are skipped as ``max_frames`` (the bag is still read to the
-        end so that the accounting is complete).
+        end so that the accounting is complete). require_gt: False lets ``gt: auto`` fall back to
+        ``none`` (steps without labels) when the bag has no ground truth, instead of refusing.
     """
 
     def __init__(self, path: str | Path, rig: CameraRig, *, topics: BagTopics | None = None,
                  sync: SyncSettings | None = None, cameras: list[str] | None = None,
-                 depth_range: tuple[float, float] = (0.1, 80.0), gt_wait_s: float = 1.0, max_steps: int = 0):
+                 depth_range: tuple[float, float] = (0.1, 80.0), gt_wait_s: float = 1.0, max_steps: int = 0,
+                 require_gt: bool = True):
         self.max_steps = int(max_steps)
         self.topics = topics or BagTopics()
         self.sync_cfg = sync or SyncSettings.node_defaults()
@@ -354,6 +356,8 @@ class BagSource:
         has_depth = all(t.depth_gt.format(camera=c) in inv.topics for c in present)
         has_lidar = t.lidar in inv.topics
         mode = t.gt
+        if mode not in ("auto", "depth", "lidar", "none"):
+            raise DisdepthError(f"ground truth {mode!r}: expected auto, depth, lidar or none")
         if mode == "auto":
             mode = "depth" if has_depth else "lidar" if has_lidar else ""
         if mode == "depth" and not has_depth:
@@ -361,11 +365,15 @@ class BagSource:
             raise DisdepthError(f"{inv.path}: --gt depth but no {', '.join(absent)}; the bag contains: {inv.describe()}")
         if mode == "lidar" and not has_lidar:
             raise DisdepthError(f"{inv.path}: --gt lidar but no {t.lidar}; the bag contains: {inv.describe()}")
+        if not mode and not require_gt:
+            mode = "none"  # training data: a cameras-only bag still feeds the KD terms
         if not mode:
             raise DisdepthError(f"{inv.path}: no ground truth (neither {t.depth_gt} for every camera nor {t.lidar}); "
                                 f"the bag contains: {inv.describe()}")
         self.gt_mode = mode
-        if mode == "depth":
+        if mode == "none":
+            pass  # cameras only: every step comes out without labels (training data for KD-only terms)
+        elif mode == "depth":
             for c in present:
                 self._expect_type(t.depth_gt.format(camera=c), bm.IMAGE)
         else:
@@ -432,6 +440,11 @@ class BagSource:
 
     def close(self) -> None:
         self.reader.close()
+
+    def header_stamps(self, topic: str) -> list[int]:
+        """Header stamps (ns) of every message of ``topic``, read from the first bytes only (no decoding)."""
+        return [st for _, _, raw in self.reader.messages(connections=self._conns([topic]))
+                if (st := bm.cdr_header_stamp_ns(raw)) is not None]
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[BagStep]:
@@ -599,6 +612,11 @@ class BagSource:
                 K[i] = intrinsics_for(c, (H, W), self.rig.K[i], self.rig.sizes[i],
                                       self._info[c].latest((t0, occurrence)))
         gt = np.zeros((V, H, W), np.float32)
+        if self.gt_mode == "none":
+            return BagStep(index=index, timestamp_ns=t0, cameras=list(cams), present=present,
+                           stamps_ns={c: stamps[c] for c in ok}, images=images, K=K,
+                           T_base_cam=self.T_base_cam.copy(), gt=gt, gt_valid=np.zeros_like(gt, bool),
+                           gt_source="none", occurrence=occurrence, arrival=order[1])
         if self.gt_mode == "depth":
             for i, c in enumerate(cams):
                 d = self._depth[c].exact(items[c].key) if c in ok else None
