@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.eval",
     "disdepth_core.commands.eval_bag",
     "disdepth_core.commands.ablate",
+    "disdepth_core.commands.distill",
 ]
 
 

@@ -31,7 +31,7 @@ def world_bag(out: Path, *, size=(64, 96), frames=3, storage="mcap", seed=0) -> 
 
 def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrupt=(), corrupt_header=(),
                duplicate=(), no_depth=(), info_from=None, stamp_of=None, cameras=None, topics_override=None,
-               period_ns=100_000_000) -> Path:
+               period_ns=100_000_000, tf_static=True) -> Path:
     """A bag built message by message from ``fr`` (frame ``k % F`` at step ``k``), with faults:
 
     ``drop``: {(step, cam)} images left out; ``corrupt``: {(step, cam)} images written as truncated
@@ -39,7 +39,8 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
     ``duplicate``: {(step, cam)} images written twice; ``no_depth``: steps without depth_gt;
     ``info_from``: {cam: first step with CameraInfo}; ``stamp_of``: step -> header stamp of all its
     messages (default: the receive time ``t0 + step * period_ns``); ``cameras``: write only these;
-    ``topics_override``: {topic: msgtype} to write instead (bad-input bags, one message each).
+    ``topics_override``: {topic: msgtype} to write instead (bad-input bags, one message each);
+    ``tf_static``: False writes no /tf_static (no extrinsics in the bag).
     """
     from rosbags.rosbag2 import Writer
 
@@ -59,10 +60,11 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
         for cam in cameras or fr.cameras:
             for kind, ty in (("image_raw", bm.IMAGE), ("camera_info", bm.CAMERA_INFO), ("depth_gt", bm.IMAGE)):
                 conn[(cam, kind)] = w.add_connection(f"/{cam}/{kind}", ty, typestore=ts)
-        c_tf = w.add_connection("/tf_static", bm.TF_MESSAGE, typestore=ts)
         t0 = int(fr.stamps_ns[0])
-        w.write(c_tf, t0, bm.serialize(bm.tf_message(
-            [(fr.base_frame, fr.frame_ids[i], fr.T_base_cam[i]) for i in range(len(fr.cameras))], t0)))
+        if tf_static:
+            c_tf = w.add_connection("/tf_static", bm.TF_MESSAGE, typestore=ts)
+            w.write(c_tf, t0, bm.serialize(bm.tf_message(
+                [(fr.base_frame, fr.frame_ids[i], fr.T_base_cam[i]) for i in range(len(fr.cameras))], t0)))
         H, W = fr.size
         for k in range(steps):
             t = t0 + k * period_ns

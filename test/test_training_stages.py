@@ -138,3 +138,22 @@ def test_teacher_sky_depth_needs_dense_depth():
     assert e.value.key == "teacher_sky_depth" and "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="teacher_loss"):
         config(stage="teacher", teacher={"arch": TINY}, teacher_loss="l2")
+
+
+def test_teacher_labels_supervise_unlabelled_pixels_with_a_metric_teacher():
+    from types import SimpleNamespace
+
+    metric = {**TINY, "depth_estimation_type": "metric", "max_depth": 80}
+    g = torch.Generator().manual_seed(0)
+    batch = SimpleNamespace(images=torch.rand(1, 2, 3, *SIZE, generator=g), depth=torch.zeros(1, 2, *SIZE),
+                            valid=torch.zeros(1, 2, *SIZE, dtype=torch.bool), meta=[{}])
+    plain = built("student", teacher={"arch": metric, "allow_untrained": True}, distill={"output_kd": True})
+    assert plain.losses(batch)["depth"].item() == 0.0  # no label, no depth term
+    s = built("student", teacher={"arch": metric, "allow_untrained": True}, distill={"teacher_labels": True})
+    terms = s.losses(batch)
+    assert terms["depth"].item() > 0
+    terms["total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in s.student.parameters())
+    with pytest.raises(ConfigError) as e:
+        built("student", teacher={"arch": TINY, "allow_untrained": True}, distill={"teacher_labels": True})
+    assert e.value.key == "distill.teacher_labels" and "metric teacher" in str(e.value)

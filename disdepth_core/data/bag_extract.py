@@ -58,7 +58,7 @@ class ExtractionSettings:
         if not 0.0 <= self.heldout_fraction < 1.0:
             raise DisdepthError(f"--heldout must be in [0, 1), got {self.heldout_fraction}")
         if self.gap_s < 0:
-            raise DisdepthError(f"split gap must be >= 0 seconds, got {self.gap_s}")
+            raise DisdepthError(f"--gap must be >= 0 seconds, got {self.gap_s}")
 
 
 def bag_name(path: str | Path) -> str:
@@ -120,8 +120,9 @@ class _SequenceWriter:
 
 
 def extract_bag(path: str | Path, out_root: str | Path, rig: CameraRig, settings: ExtractionSettings, *,
-                topics=None, sync=None, progress: bool = True) -> dict:
-    """Extract one bag (see the module docstring); returns its entry of ``extraction.json``."""
+                topics=None, sync=None, cameras=None, progress: bool = True) -> dict:
+    """Extract one bag (see the module docstring); returns its entry of ``extraction.json``.
+    ``cameras``: only these rig cameras (default: every rig camera the bag has)."""
     from tqdm import tqdm
 
     from ..evaluation.bag_source import BagSource, BagTopics
@@ -129,7 +130,7 @@ def extract_bag(path: str | Path, out_root: str | Path, rig: CameraRig, settings
     settings.validate()
     topics = dataclasses.replace(topics or BagTopics(), gt=settings.gt)
     path, out_root = Path(path), Path(out_root)
-    source = BagSource(path, rig, topics=topics, sync=sync, gt_wait_s=1.0, require_gt=False)
+    source = BagSource(path, rig, topics=topics, sync=sync, cameras=cameras, gt_wait_s=1.0, require_gt=False)
     name = bag_name(path)
     for split in SPLITS:  # a bag extracted before (interrupted, other settings): its sequences are redone
         for old in (out_root / split).glob(f"{name}*"):
@@ -187,13 +188,13 @@ def extract_bag(path: str | Path, out_root: str | Path, rig: CameraRig, settings
 
 
 def extract_bags(bags, out_root: str | Path, rig: CameraRig, settings: ExtractionSettings, *, topics=None,
-                 sync=None, progress: bool = True) -> dict:
+                 sync=None, cameras=None, progress: bool = True) -> dict:
     """Extract every bag into ``out_root``; resumable: a bag already listed in ``extraction.json`` with
     the same settings is not read again. Returns (and writes) the whole ``extraction.json``."""
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     f = out_root / EXTRACTION_FILE
-    want = dataclasses.asdict(settings)
+    want = {**dataclasses.asdict(settings), "cameras": list(cameras) if cameras else None}
     doc = json.loads(f.read_text()) if f.is_file() else {}
     if doc.get("settings") != want:
         doc = {"settings": want, "bags": {}}
@@ -203,7 +204,8 @@ def extract_bags(bags, out_root: str | Path, rig: CameraRig, settings: Extractio
     for bag, name in zip(bags, names):
         if name in doc["bags"] and doc["bags"][name]["bag"] == str(Path(bag)):
             continue
-        doc["bags"][name] = extract_bag(bag, out_root, rig, settings, topics=topics, sync=sync, progress=progress)
+        doc["bags"][name] = extract_bag(bag, out_root, rig, settings, topics=topics, sync=sync, cameras=cameras,
+                                        progress=progress)
         f.write_text(json.dumps(doc, indent=1) + "\n")  # after each bag: an interrupted run resumes there
     kept = {s: sum(b["kept"][s] for b in doc["bags"].values()) for s in SPLITS}
     if not kept["train"]:

@@ -56,6 +56,8 @@ class DistillConfig:
         "mad", help="mad = |N(1/d_s) - N(r_t)| with median/MAD-normalised disparities (dominated by the road near the "
                     "car); log = |log d_s - log d_t| with the teacher fitted to the student's disparity by relative "
                     "least squares (every distance counts alike)")
+    teacher_labels: bool = cfg_field(False, help="pixels without a label are supervised with a METRIC teacher's depth "
+                                                 "(cameras-only data: the teacher gives the scale)")
     teacher_cache: str = cfg_field("", help="directory of a disk cache of teacher outputs (fp16), used when the KD "
                                             "terms need only the output (output KD, CKD); empty = teacher in the loop")
     vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")
@@ -71,7 +73,7 @@ class DistillConfig:
 
     @property
     def needs_teacher(self) -> bool:
-        return self.feature_kd != "off" or self.ckd or self.vrkd or self.output_kd
+        return self.feature_kd != "off" or self.ckd or self.vrkd or self.output_kd or self.teacher_labels
 
 
 @dataclasses.dataclass

@@ -249,6 +249,10 @@ class StudentStage:
                     student.head.load_state_dict(self.acclimated.ghost.head.state_dict())
             else:
                 target_channels = [self.teacher.feature_channels[lvl] for lvl in levels]
+        if d.teacher_labels and self.teacher.output_kind != "metric_depth":
+            raise ConfigError(f"needs a metric teacher; {cfg.teacher.path or 'teacher.arch'} outputs "
+                              f"{self.teacher.output_kind.replace('_', ' ')}, which has no scale to teach",
+                              key="distill.teacher_labels")
         self.cache = None
         if d.teacher_cache and self.teacher is not None and d.output_only and self.acclimated is None:
             from .teacher_cache import TeacherOutputCache, teacher_cache_key
@@ -269,6 +273,14 @@ class StudentStage:
     def student(self):
         return self.model.student
 
+    def _with_teacher_labels(self, depth, valid, teacher_depth):
+        """Labels (B*V, H, W) where ``valid``, else the metric teacher's depth (metres) within the student's range."""
+        t = teacher_depth.detach().float()
+        if t.shape[-2:] != depth.shape[-2:]:
+            t = F.interpolate(t[:, None], size=depth.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        ok = ~valid & torch.isfinite(t) & (t >= self.cfg.model.d_min) & (t <= self.cfg.model.d_max)
+        return torch.where(valid, depth, torch.where(ok, t, torch.zeros_like(t))), valid | ok
+
     def param_groups(self, optim) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": optim.lr}]
 
@@ -288,13 +300,17 @@ class StudentStage:
         imgs, depth, valid = flatten_batch(batch, self.device)
         x = normalise(imgs, cfg.model.mean, cfg.model.std)
         out = model(x)
-        terms = {"depth": silog_loss(out["depth"], depth, valid)}
-        total = terms["depth"]
+        tgt = None
         if self.teacher is not None:
             if self.cache is not None:
                 tgt = {"output": self.cache.outputs(batch, x, lambda xb: self.teacher(xb)["output"])}
             else:
                 tgt = self._teacher_targets(x)
+            if d.teacher_labels:
+                depth, valid = self._with_teacher_labels(depth, valid, tgt["output"])
+        terms = {"depth": silog_loss(out["depth"], depth, valid)}
+        total = terms["depth"]
+        if tgt is not None:
             if d.feature_kd != "off":
                 s_feats, t_feats = [], []
                 for proj, lvl in zip(out["projected"], d.feature_levels):

@@ -1,0 +1,99 @@
+"""``disdepth distill``: bags -> extraction -> cached teacher -> student -> held-out eval -> ONNX -> launch line,
+and the one-line refusals of bags it cannot train from."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from bag_fixtures import custom_bag, world_bag
+
+from disdepth_core.cli import main as cli
+from disdepth_core.models.teacher import build_tiny_teacher, save_teacher
+
+pytest.importorskip("rosbags")
+pytest.importorskip("onnxruntime")
+
+TINY_RUN = {"steps": 3, "batch_size": 1, "ckpt_every": 2, "checkpoint_eval_samples": 2, "device": "cpu",
+            "model": {"backbone": "resnet18", "num_bins": 8, "decoder_channels": [8, 8, 8, 8], "input_size": [64, 96]}}
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    return world_bag(tmp_path_factory.mktemp("world"), frames=2)[2]
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory, frames):
+    """4 s at 10 Hz, dense depth_gt, /tf_static."""
+    return custom_bag(tmp_path_factory.mktemp("drive") / "drive", frames, 40)
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    rel = save_teacher(build_tiny_teacher(seed=0), root / "relative")
+    metric = save_teacher(build_tiny_teacher(seed=0, depth_estimation_type="metric", max_depth=80), root / "metric")
+    return rel, metric
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    from disdepth_core.paths import config_path
+
+    d = yaml.safe_load(config_path("distill", "default.yaml").read_text())
+    d.update({k: v for k, v in TINY_RUN.items() if k != "model"})
+    d["model"].update(TINY_RUN["model"])
+    p = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def test_one_command_from_bag_to_a_deployable_evaluated_student(tmp_path, drive, teachers, tiny_config, capsys):
+    out = tmp_path / "out"
+    argv = ["distill", str(drive), "--teacher", str(teachers[0]), "--out", str(out), "--config", str(tiny_config),
+            "--size", "64x96", "--every", "0.3", "--heldout", "0.25", "--gap", "0.4"]
+    assert cli(argv) == 0
+    printed = capsys.readouterr().out
+    s = json.loads((out / "distill.json").read_text())
+    assert s["extraction"]["kept"]["train"] > 0 and s["extraction"]["kept"]["val"] > 0
+    assert s["extraction"]["labels"] == ["depth"] and s["teacher"]["output"] == "relative_disparity"
+    assert set(s["held_out"]) >= {"abs_rel", "rmse", "a1"}  # evaluated through the engine on the held-out tail
+    assert (out / "student_run" / "student" / "model.safetensors").is_file()
+    report = json.loads((out / "student.onnx.export.json").read_text())
+    assert report  # the parity check ran (the export fails above tolerance)
+    assert any(f.suffix == ".npy" for f in (out / "teacher_cache").rglob("*"))  # teacher outputs cached
+    launch = f"ros2 launch disdepth_ros surround_depth.launch.py checkpoint:={(out / 'student.onnx').resolve()}"
+    assert launch in printed and launch in s["launch"]
+    # resumable: the same command again trains nothing and gives the same summary
+    mtime = (out / "student_run" / "student" / "model.safetensors").stat().st_mtime_ns
+    assert cli(argv) == 0
+    assert (out / "student_run" / "student" / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_cameras_only_bags_need_a_metric_teacher(tmp_path, drive, teachers, tiny_config, capsys):
+    base = ["distill", str(drive), "--out", str(tmp_path / "o"), "--config", str(tiny_config), "--gt", "none",
+            "--size", "64x96", "--heldout", "0"]
+    assert cli([*base, "--teacher", str(teachers[0])]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no metric labels" in err and "metric teacher" in err and str(teachers[0]) in err and "\n" not in err
+    assert cli([*base, "--teacher", str(teachers[1])]) == 0
+    s = json.loads((tmp_path / "o" / "distill.json").read_text())
+    assert s["teacher_labels"] is True and s["extraction"]["labels"] == ["none"] and s["held_out"] is None
+
+
+def test_a_missing_camera_is_named_with_the_way_out(tmp_path, frames, teachers, capsys):
+    bag = custom_bag(tmp_path / "five", frames, 10, cameras=frames.cameras[:5])
+    assert cli(["distill", str(bag), "--teacher", str(teachers[0]), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    missing = frames.cameras[5]
+    assert f"no images for {missing}" in err and f"/{missing}/image_raw" in err and "--cameras" in err
+    assert "\n" not in err
+
+
+def test_missing_extrinsics_need_the_users_rig(tmp_path, frames, teachers, capsys):
+    bag = custom_bag(tmp_path / "no_tf", frames, 10, tf_static=False)
+    assert cli(["distill", str(bag), "--teacher", str(teachers[0]), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "/tf_static" in err and "--rig FILE" in err and "\n" not in err
