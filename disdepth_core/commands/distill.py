@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.bag_extract import ExtractionSettings
 from .common import parse_size, positive_int
+
+_D = ExtractionSettings()  # the defaults, written once there
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,12 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="training config YAML (default: config/distill/default.yaml)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (overrides the config)")
     p.add_argument("--size", type=parse_size, default=None, help="working resolution HxW (default: the config's)")
-    p.add_argument("--every", type=float, default=0.5, help="seconds between kept synchronised sets (default 0.5)")
-    p.add_argument("--heldout", type=float, default=0.2,
-                   help="fraction of each drive's time, at its end, held out for evaluation (default 0.2)")
-    p.add_argument("--gap", type=float, default=2.0,
-                   help="seconds dropped around the train/held-out boundary (near-duplicate frames; default 2)")
-    p.add_argument("--gt", choices=["auto", "depth", "lidar", "none"], default="auto",
+    p.add_argument("--every", type=float, default=_D.every_s,
+                   help=f"seconds between kept synchronised sets (default {_D.every_s})")
+    p.add_argument("--heldout", type=float, default=_D.heldout_fraction,
+                   help=f"fraction of each drive's time, at its end, held out for evaluation (default {_D.heldout_fraction})")
+    p.add_argument("--gap", type=float, default=_D.gap_s,
+                   help=f"seconds dropped around the train/held-out boundary (near-duplicate frames; default {_D.gap_s})")
+    p.add_argument("--gt", choices=["auto", "depth", "lidar", "none"], default=_D.gt,
                    help="metric labels: auto = dense depth_gt, else LiDAR, else none (cameras only)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the config)")
     p.set_defaults(func=run)
@@ -37,7 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data.bag_extract import ExtractionSettings
     from ..paths import resolve_rig
     from ..training.distill_bags import DistillRequest, distill
 
