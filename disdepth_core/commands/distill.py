@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.bag_extract import ExtractionSettings
+from ..data.extraction_settings import ExtractionSettings
 from .common import parse_size, positive_int
 
 _D = ExtractionSettings()  # the defaults, written once there

@@ -35,30 +35,14 @@ from PIL import Image
 
 from ..errors import DisdepthError
 from ..geometry import CameraRig
+from .extraction_settings import ExtractionSettings
 from .synthetic import FORMAT
+
+__all__ = ["ExtractionSettings", "extract_bag", "extract_bags"]
 
 EXTRACTION_FILE = "extraction.json"
 SPLITS = ("train", "val")
 SKIP_REASONS = ("incomplete_set", "subsampled", "split_gap")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractionSettings:
-    """How sets are chosen: ``every_s`` (s) between kept sets, the held-out tail ``heldout_fraction`` of
-    each bag's time, ``gap_s`` (s) dropped around the boundary, ``gt`` auto | depth | lidar | none."""
-
-    every_s: float = 0.5
-    heldout_fraction: float = 0.2
-    gap_s: float = 2.0
-    gt: str = "auto"
-
-    def validate(self) -> None:
-        if self.every_s < 0:
-            raise DisdepthError(f"--every must be >= 0 seconds, got {self.every_s}")
-        if not 0.0 <= self.heldout_fraction < 1.0:
-            raise DisdepthError(f"--heldout must be in [0, 1), got {self.heldout_fraction}")
-        if self.gap_s < 0:
-            raise DisdepthError(f"--gap must be >= 0 seconds, got {self.gap_s}")
 
 
 def bag_name(path: str | Path) -> str:
