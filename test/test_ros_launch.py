@@ -241,7 +241,9 @@ def test_replay_with_the_projects_player_plays_a_world_bag(env, listener, launch
         launches.append(la)
         assert la.wait_log("played ", 180), la.log()
         assert "played 0 messages" not in la.log(), la.log()
-        ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 3 for c in CAMS), 60)
+        # the node hands sets to its worker latest-only: on a busy CPU one of the six can still be dropped as
+        # stale (counted; the accounting below checks every image), so two sets out is what is asserted
+        ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 2 for c in CAMS), 60)
         assert ok, f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in CAMS} }\n{la.log()}"
         if extra:
             assert "active: subscribed to the cameras" in la.log(), la.log()
