@@ -27,7 +27,7 @@ if shutil.which("ros2", path=str(Path(sys.executable).parent)) is None or not al
                 "that `make setup` installs when that directory exists)", allow_module_level=True)
 pytestmark = pytest.mark.ros
 
-from ros_harness import Listener, assert_accounted, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import assert_accounted, pick_domain_id, ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CAMS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
@@ -50,22 +50,7 @@ def env(colcon_install):
     return out
 
 
-@pytest.fixture(scope="module")
-def ros(env):
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield rclpy, ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture
-def listener(ros):
-    rclpy, ctx = ros
-    lis = Listener(rclpy, ctx, name=f"launch_listener_{time.monotonic_ns() % 10**9}")
-    yield lis
-    lis.close()
+# `ros` and `listener` are conftest's; they join this module's `env` (the sourced colcon install)
 
 
 class Launch:

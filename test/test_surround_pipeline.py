@@ -20,11 +20,11 @@ from disdepth_core.models.checkpoint import save_student
 from disdepth_core.models.config import ModelConfig
 from disdepth_core.models.student import build_student
 from disdepth_core.paths import resolve_rig
+from disdepth_core.pipeline.camera_state import CameraState
 from disdepth_core.pipeline.diagnostics_report import diagnostics
 from disdepth_core.pipeline.engine_startup import start_engine, startup_summary
 from disdepth_core.pipeline.node_params import NUSCENES_CAMERAS, params_from_flat
 from disdepth_core.pipeline.out_of_sync import OUT_OF_SYNC_IMAGES, OutOfSyncMonitor
-from disdepth_core.pipeline.camera_state import CameraState
 from disdepth_core.pipeline.surround_pipeline import SurroundPipeline
 from disdepth_core.pipeline.warning_throttle import WarningThrottle
 
