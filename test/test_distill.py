@@ -97,3 +97,28 @@ def test_missing_extrinsics_need_the_users_rig(tmp_path, frames, teachers, capsy
     assert cli(["distill", str(bag), "--teacher", str(teachers[0]), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert "/tf_static" in err and "--rig FILE" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_distill_runs_data_parallel_under_torchrun(tmp_path, drive, teachers, tiny_config):
+    """Two gloo ranks: rank 0 extracts while rank 1 waits, both train (identical weights), rank 0 exports."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    res = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29581",
+         "-m", "disdepth_core.cli", "distill", str(drive), "--teacher", str(teachers[0]), "--out", str(out),
+         "--config", str(tiny_config), "--size", "64x96", "--every", "0.3", "--heldout", "0.25", "--gap", "0.4",
+         "--steps", "4"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = out / "student_run"
+    digests = [json.loads((run / f"ddp_rank{r}.json").read_text()) for r in (0, 1)]
+    assert digests[0]["world"] == 2 and digests[0]["sha256"] == digests[1]["sha256"]
+    s = json.loads((out / "distill.json").read_text())
+    assert s["extraction"]["kept"]["train"] > 0 and (out / "student.onnx").is_file()
+    assert res.stdout.count("deploy: ros2 launch") == 1  # rank 0 alone speaks

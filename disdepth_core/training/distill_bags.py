@@ -16,6 +16,11 @@ Stages, each resumable (a finished stage is not redone):
 5. **export**: ONNX, checked against PyTorch (``disdepth export``), and the ``ros2 launch`` line that deploys it.
 
 Everything is summarised in ``<out>/distill.json``.
+
+Data-parallel: ``torchrun --nproc_per_node N -m disdepth_core.cli distill …`` runs the same command on
+N ranks. Rank 0 inventories and extracts while the others wait at a barrier (up to
+``EXTRACTION_TIMEOUT_S``), every rank trains its share of each batch (DDP), and rank 0 alone
+evaluates, exports and writes the summary.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..errors import DisdepthError
 from ..geometry import CameraRig
 
 DEFAULT_CONFIG = "distill/default.yaml"
+EXTRACTION_TIMEOUT_S = 6 * 3600.0  # under torchrun: how long ranks > 0 wait for rank 0's extraction
 
 
 @dataclasses.dataclass
@@ -131,9 +137,14 @@ def launch_line(onnx: Path, rig: Path) -> str:
 def distill(req: DistillRequest, *, progress: bool = True, say=print) -> dict:
     """Run every stage (see the module docstring); returns the ``distill.json`` summary."""
     from ..cli import main as cli_main
-    from ..data.bag_extract import extract_bags
-    from ..training.trainer import train
+    from ..data.bag_extract import EXTRACTION_FILE, extract_bags
+    from ..training.trainer import distributed_context, train
 
+    rank, world, _ = distributed_context(timeout_s=EXTRACTION_TIMEOUT_S)
+    if rank != 0:
+        def say(*_args, **_kw):  # one voice under torchrun
+            return None
+        progress = False
     rig = CameraRig.from_yaml(req.rig)
     if not req.teacher.is_dir():
         raise DisdepthError(f"--teacher {req.teacher}: not a directory (a local Hugging Face depth model)")
@@ -147,7 +158,13 @@ def distill(req: DistillRequest, *, progress: bool = True, say=print) -> dict:
         raise DisdepthError(f"the bags hold no metric labels (no depth_gt, no LiDAR) and the teacher {req.teacher} "
                             f"is relative ({kind.replace('_', ' ')}): the student would have no metric scale; "
                             f"record LiDAR, or pass a metric teacher (e.g. a Depth Anything metric checkpoint)")
-    doc = extract_bags(req.bags, req.out / "data", rig, req.extraction, cameras=req.cameras, progress=progress)
+    if rank == 0:
+        doc = extract_bags(req.bags, req.out / "data", rig, req.extraction, cameras=req.cameras, progress=progress)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the other ranks read what rank 0 extracted
+        doc = json.loads((req.out / "data" / EXTRACTION_FILE).read_text())
     say(f"extracted: {doc['kept']['train']} training and {doc['kept']['val']} held-out sets "
         f"({req.out / 'data' / 'extraction.json'})")
     if req.extraction.heldout_fraction > 0 and not doc["kept"]["val"]:
@@ -161,7 +178,10 @@ def distill(req: DistillRequest, *, progress: bool = True, say=print) -> dict:
     finished = run / "FINISHED"
     if not finished.is_file():  # a finished run is not trained, exported or evaluated again
         train(cfg, progress=progress, config_source=f"disdepth distill --out {req.out}")
-        finished.write_text(f"{cfg.steps} steps\n")
+        if rank == 0:
+            finished.write_text(f"{cfg.steps} steps\n")
+    if rank != 0:  # rank 0 evaluates (in train), exports and summarises
+        return {"rank": rank, "world": world}
     metrics_file = run / "eval" / "metrics.json"
     held_out = json.loads(metrics_file.read_text())["metric"]["all"] if metrics_file.is_file() else None
     onnx = req.out / "student.onnx"

@@ -32,14 +32,20 @@ from .stages import STAGES, lr_factor
 from .state import load_training_state, save_training_state
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank); initialises the process group under torchrun."""
+def distributed_context(timeout_s: float | None = None) -> tuple[int, int, int]:
+    """(rank, world_size, local_rank); initialises the process group under torchrun.
+
+    ``timeout_s``: how long a collective (a barrier) may wait, when this call initialises the
+    group (default torch's 30 min; ``disdepth distill`` waits longer while rank 0 extracts)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, 0
     if not dist.is_initialized():
+        import datetime
+
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        kw = {"timeout": datetime.timedelta(seconds=timeout_s)} if timeout_s else {}
+        dist.init_process_group(backend=backend, **kw)
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
@@ -59,7 +65,7 @@ def train(
     """
     from ..data.registry import build_dataset
 
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = distributed_context()
     device = resolve_device(cfg.device, local_rank, key="device")
     if device.type == "cuda":
         torch.cuda.set_device(device)
