@@ -5,6 +5,12 @@ the engine's pre-processing) on world drives no student trained on or was chosen
 424242 and 777001, 6 frames, 224x384, default world), and on the boxes-and-spheres scene of
 ``benchmarks/ood_scene.py`` next to the best constant depth. Writes ``<results>.json`` / ``.md``.
 
+AbsRel and δ count only pixels with a surface within the range (0.5-80 m). The pixels with none --
+sky, or anything beyond 80 m -- are what a depth image gets most visibly wrong in RViz: a model that
+puts them near publishes a dome of points over the car. ``phantom``: the share of those pixels the
+model puts within 40 m (half the range; the node's cloud keeps points up to ``cloud.max_range`` 50 m),
+and its median depth there.
+
     python benchmarks/student_quality.py --checkpoint weights/student_default \\
         --checkpoint weights/student_supervised --work out/student_quality \\
         --results docs/results/student_quality
@@ -28,6 +34,35 @@ def _cli(*args: str) -> None:
                    env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
+def phantom_points(bag: Path, predictions: Path, *, max_depth: float = 80.0, near: float = 40.0) -> dict:
+    """Pixels with no surface within ``max_depth`` in the bag's rendered ``depth_gt`` (NaN = sky): how
+    many, the share the saved predictions put within ``near`` metres, and their median predicted depth."""
+    import numpy as np
+    from rosbags.highlevel import AnyReader
+
+    from disdepth_core import bag_messages as bm
+
+    gt = {}
+    with AnyReader([bag]) as reader:
+        cons = [c for c in reader.connections if c.topic.endswith("/depth_gt")]
+        for con, _, raw in reader.messages(connections=cons):
+            msg = reader.deserialize(raw, con.msgtype)
+            gt[(con.topic.strip("/").split("/")[0], bm.stamp_ns(msg.header))] = bm.image_to_depth(msg)
+    total, phantom, values = 0, 0, []
+    for f in sorted(predictions.glob("*.npz")):
+        z = np.load(f)
+        for cam in (k for k in z.files if not k.startswith("stamp_ns.")):
+            g, p = gt[(cam, int(z[f"stamp_ns.{cam}"]))], z[cam]
+            assert g.shape == p.shape, (f, cam, g.shape, p.shape)
+            none = ~np.isfinite(g) | (g > max_depth)
+            d = np.where(np.isfinite(p), p, max_depth)[none]  # +Inf / NaN: not put anywhere near
+            total, phantom = total + d.size, phantom + int((d < near).sum())
+            values.append(d)
+    v = np.concatenate(values) if values else np.zeros(0)
+    return {"pixels": total, "share_within_near": phantom / max(total, 1), "median_m": float(np.median(v)) if v.size
+            else float("nan"), "near_m": near, "max_depth_m": max_depth}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", action="append", required=True)
@@ -44,12 +79,12 @@ def main() -> int:
         for ck in a.checkpoint:
             out = a.work / f"eval_{Path(ck).name}_seed{seed}"
             _cli("eval-bag", str(bag), "--checkpoint", ck, "--gt", "depth", "--device", "cpu", "--out", str(out),
-                 "--quiet")
+                 "--save-predictions", "--quiet")
             m = json.loads((out / "metrics.json").read_text())
             res["drives"].setdefault(ck, {})[str(seed)] = {
                 **{k: m["metric"]["all"][k] for k in ("abs_rel", "rmse", "a1")},
                 "median_abs_rel": m["median"]["all"]["abs_rel"], "cross_view": m.get("cross_view"),
-                "cross_view_gt": m.get("cross_view_gt")}
+                "cross_view_gt": m.get("cross_view_gt"), "phantom": phantom_points(bag, out / "predictions")}
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ood_scene.py"), "--out", str(a.work / "ood"),
                     *[x for ck in a.checkpoint for x in ("--checkpoint", ck)]], check=True)
     res["ood"] = json.loads((a.work / "ood" / "ood.json").read_text())
@@ -59,13 +94,16 @@ def main() -> int:
     md = ["# Shipped students on data they never saw, measured as deployed", "",
           f"Command: `{cmd}` (each number is `disdepth eval-bag --gt depth` of the shipped fp16 checkpoint).", "",
           "## World drives (default world, 6 frames, 224x384, seeds never used for training or choice)", "",
-          "| checkpoint | drive | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view (GT floor) |",
-          "|---|---|---|---|---|---|---|"]
+          "| checkpoint | drive | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view (GT floor) "
+          "| no surface within 80 m: put within 40 m (median depth there) |",
+          "|---|---|---|---|---|---|---|---|"]
     for ck, drives in res["drives"].items():
         for seed, m in drives.items():
             cv = f"{m['cross_view']:.4f} ({m['cross_view_gt']:.4f})" if m.get("cross_view_gt") else ""
+            ph = m["phantom"]
             md.append(f"| {ck} | {seed} | {m['abs_rel']:.4f} | {m['rmse']:.3f} | {m['a1']:.4f} | "
-                      f"{m['median_abs_rel']:.4f} | {cv} |")
+                      f"{m['median_abs_rel']:.4f} | {cv} | {100 * ph['share_within_near']:.1f} % "
+                      f"({ph['median_m']:.1f} m) |")
     ood = res["ood"]
     bc = ood["best_constant"]
     md += ["", "## Boxes and spheres on open ground (not a street: `benchmarks/ood_scene.py`, 6 frames, 224x384)", "",

@@ -114,6 +114,18 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
         for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values(), strict=True):
             if a.is_floating_point():
                 assert torch.allclose(a, b.half().float()), k  # fp16 of the trained weights
+    # a teacher retrained in place is measured again, not taken from the cost cache
+    import os
+
+    from disdepth_core.training.ablation import measure_costs
+
+    cache = json.loads((tmp_path / "sparse" / "costs.json").read_text())
+    weights = next((tmp_path / "dense" / "seed0" / "teacher" / "teacher").glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    again = measure_costs(sparse)
+    assert again["weights_ids"]["teacher_raw"] != cache["weights_ids"]["teacher_raw"]
+    assert again["weights_ids"] == json.loads((tmp_path / "sparse" / "costs.json").read_text())["weights_ids"]
+    assert measure_costs(sparse)["weights_ids"] == again["weights_ids"]  # unchanged weights: the cache
 
 
 def test_export_row_must_exist():

@@ -350,6 +350,12 @@ def _cost_key(row: AblationRow) -> str:
     return f"student:{_slug(row.name)}" if row.model else "student"
 
 
+def _weights_id(directory: Path) -> str:
+    """Size and modification time of a model directory's weight files: changes when it is retrained."""
+    files = sorted(directory.glob("*.safetensors"))
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
 def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     """Params, GFLOPs and CPU latency of every student architecture of the rows, the raw teacher and
     the acclimated teacher (those whose runs exist).
@@ -374,10 +380,12 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
         wanted.add("teacher_raw")
     if accl.is_dir() and teacher_weights.is_dir():
         wanted.add("teacher")
+    # a teacher retrained in place (same directory, other weights) must be measured again
+    weights_ids = {k: _weights_id(d) for k, d in (("teacher_raw", teacher_weights), ("teacher", accl)) if k in wanted}
     cache = Path(ab.out_dir) / "costs.json"
     if cache.is_file() and not refresh:
         old = json.loads(cache.read_text())
-        if wanted <= set(old):
+        if wanted <= set(old) and all(old.get("weights_ids", {}).get(k) == v for k, v in weights_ids.items()):
             return old
     size = tuple(ab.dataset.size or ab.model.input_size)
     x = torch.randn(6, 3, *size)
@@ -398,6 +406,7 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     out = {r.name: {"params": r.params, "gflops": r.flops / 1e9, "latency_ms": r.latency_ms} for r in rows}
     out["conditions"] = (f"batch 6x3x{size[0]}x{size[1]}, fp32 CPU, {torch.get_num_threads()} torch thread(s), "
                          "median of 5 interleaved runs")
+    out["weights_ids"] = weights_ids
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(out, indent=2) + "\n")
     return out
