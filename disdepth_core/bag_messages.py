@@ -17,6 +17,7 @@ import numpy as np
 from .errors import DisdepthError
 
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 POINT_CLOUD2 = "sensor_msgs/msg/PointCloud2"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
@@ -73,6 +74,24 @@ def image_msg(rgb: np.ndarray, stamp: int, frame_id: str):
     data = np.ascontiguousarray(rgb[..., ::-1]).reshape(-1)
     return _t(IMAGE)(header=header(stamp, frame_id), height=H, width=W, encoding="bgr8", is_bigendian=0,
                      step=W * 3, data=data)
+
+
+def compressed_image_msg(data: bytes, fmt: str, stamp: int, frame_id: str):
+    """Encoded image bytes (JPEG/PNG as is) -> CompressedImage; ``fmt`` e.g. ``'jpeg'`` or ``'png'``
+    (image_transport's ``format`` field)."""
+    return _t(COMPRESSED_IMAGE)(header=header(stamp, frame_id), format=fmt,
+                                data=np.frombuffer(bytes(data), dtype=np.uint8))
+
+
+def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
+    """RGB uint8 (H, W, 3) -> PNG (lossless) or JPEG bytes, with Pillow."""
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG" if fmt == "png" else "JPEG", quality=quality)
+    return buf.getvalue()
 
 
 def depth_msg(depth: np.ndarray, valid: np.ndarray | None, stamp: int, frame_id: str):

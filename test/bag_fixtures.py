@@ -31,7 +31,7 @@ def world_bag(out: Path, *, size=(64, 96), frames=3, storage="mcap", seed=0) -> 
 
 def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrupt=(), corrupt_header=(),
                duplicate=(), no_depth=(), info_from=None, stamp_of=None, cameras=None, topics_override=None,
-               period_ns=100_000_000, tf_static=True) -> Path:
+               period_ns=100_000_000, tf_static=True, compressed=False) -> Path:
     """A bag built message by message from ``fr`` (frame ``k % F`` at step ``k``), with faults:
 
     ``drop``: {(step, cam)} images left out; ``corrupt``: {(step, cam)} images written as truncated
@@ -40,7 +40,8 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
     ``info_from``: {cam: first step with CameraInfo}; ``stamp_of``: step -> header stamp of all its
     messages (default: the receive time ``t0 + step * period_ns``); ``cameras``: write only these;
     ``topics_override``: {topic: msgtype} to write instead (bad-input bags, one message each);
-    ``tf_static``: False writes no /tf_static (no extrinsics in the bag).
+    ``tf_static``: False writes no /tf_static (no extrinsics in the bag); ``compressed``: images as
+    lossless PNG ``CompressedImage`` on ``/<cam>/image_raw/compressed`` instead of raw ``Image``.
     """
     from rosbags.rosbag2 import Writer
 
@@ -59,6 +60,10 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
         conn = {}
         for cam in cameras or fr.cameras:
             for kind, ty in (("image_raw", bm.IMAGE), ("camera_info", bm.CAMERA_INFO), ("depth_gt", bm.IMAGE)):
+                if kind == "image_raw" and compressed:
+                    conn[(cam, kind)] = w.add_connection(f"/{cam}/image_raw/compressed", bm.COMPRESSED_IMAGE,
+                                                         typestore=ts)
+                    continue
                 conn[(cam, kind)] = w.add_connection(f"/{cam}/{kind}", ty, typestore=ts)
         t0 = int(fr.stamps_ns[0])
         if tf_static:
@@ -75,7 +80,8 @@ def custom_bag(path: Path, fr: GroundTruthFrames, steps: int, *, drop=(), corrup
                     continue
                 fid = fr.frame_ids[i]
                 if (k, cam) not in drop:
-                    raw = bm.serialize(bm.image_msg(fr.images[f, i], st, fid))
+                    raw = bm.serialize(bm.compressed_image_msg(bm.encode_image(fr.images[f, i]), "png", st, fid)
+                                       if compressed else bm.image_msg(fr.images[f, i], st, fid))
                     raw = raw[: len(raw) // 3] if (k, cam) in corrupt else raw[:8] if (k, cam) in corrupt_header else raw
                     for _ in range(2 if (k, cam) in duplicate else 1):
                         w.write(conn[(cam, "image_raw")], t, raw)

@@ -158,3 +158,26 @@ def test_sync_settings_are_the_node_params_and_read_from_its_yaml(tmp_path):
     p.write_text("other: 1\n")
     with pytest.raises(ConfigError, match="ros__parameters"):
         SyncSettings.node_defaults(p)
+
+
+def test_eval_bag_reads_compressed_images_as_the_raw_ones(tmp_path):
+    """A bag with PNG ``CompressedImage`` on ``/<cam>/image_raw/compressed`` (what image_transport
+    records) gives the same steps, pixels and K as the raw bag; an undecodable one is counted corrupt."""
+    from bag_fixtures import custom_bag
+
+    _, _, fr = world_bag(tmp_path / "w", frames=2)
+    raw = custom_bag(tmp_path / "raw", fr, 3)
+    packed = custom_bag(tmp_path / "packed", fr, 3, compressed=True)
+    rig = CameraRig.from_yaml(REPO / "config" / "rigs" / "nuscenes.yaml")
+    a, b = list(BagSource(raw, rig)), list(BagSource(packed, rig))
+    assert len(a) == len(b) == 3
+    for sa, sb in zip(a, b, strict=True):
+        assert sa.stamps_ns == sb.stamps_ns and np.array_equal(sa.images, sb.images) and np.array_equal(sa.K, sb.K)
+    src = BagSource(packed, rig)
+    assert src.image_topics["CAM_FRONT"] == "/CAM_FRONT/image_raw/compressed"
+    bad = custom_bag(tmp_path / "bad", fr, 3, compressed=True, corrupt={(1, "CAM_BACK")})
+    src = BagSource(bad, rig)
+    steps = list(src)
+    assert src.accounting.images_corrupt["CAM_BACK"] == 1 and len(steps) == 3
+    back = src.cameras.index("CAM_BACK")
+    assert not steps[1].present[back] and steps[0].present[back] and steps[1].present.sum() == 5

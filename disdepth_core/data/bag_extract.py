@@ -53,7 +53,7 @@ def bag_name(path: str | Path) -> str:
 
 def image_time_span(source) -> tuple[int, int]:
     """(first, last) header stamp (ns) of the first camera's images of a ``BagSource``."""
-    topic = source.topics.image.format(camera=source.cameras[0])
+    topic = source.image_topics[source.cameras[0]]
     stamps = source.header_stamps(topic)
     if not stamps:
         raise DisdepthError(f"{source.inventory.path}: no readable image stamp on {topic}")

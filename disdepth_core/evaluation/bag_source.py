@@ -336,19 +336,29 @@ class BagSource:
         unknown = [c for c in wanted if c not in rig.names]
         if unknown:
             raise DisdepthError(f"cameras {unknown} are not in rig '{rig.name}' ({', '.join(rig.names)})")
-        present = [c for c in wanted if t.image.format(camera=c) in inv.topics]
+        # a camera's images: raw on the image topic, else compressed on <image topic>/compressed
+        # (image_transport's name; JPEG/PNG decoded with the node's checks)
+        self.image_topics: dict[str, str] = {}
+        for c in wanted:
+            raw_topic = t.image.format(camera=c)
+            for topic in (raw_topic, raw_topic.rstrip("/") + "/compressed"):
+                if topic in inv.topics:
+                    self.image_topics[c] = topic
+                    break
+        present = [c for c in wanted if c in self.image_topics]
         if not present:
             raise DisdepthError(f"{inv.path}: no camera topics ({t.image} for {', '.join(wanted)}); "
                                 f"the bag contains: {inv.describe()}")
-        if not any(inv.topics[t.image.format(camera=c)][1] for c in present):
+        if not any(inv.topics[self.image_topics[c]][1] for c in present):
             raise DisdepthError(f"{inv.path}: the camera topics have no messages "
-                                f"({', '.join(t.image.format(camera=c) for c in present)}: 0 each); "
+                                f"({', '.join(self.image_topics[c] for c in present)}: 0 each); "
                                 f"the bag contains: {inv.describe()}")
         self.missing_cameras = [c for c in wanted if c not in present]
         self.rig = rig.subset(present)
         self.cameras = present
         for c in present:
-            self._expect_type(t.image.format(camera=c), bm.IMAGE)
+            topic = self.image_topics[c]
+            self._expect_type(topic, bm.COMPRESSED_IMAGE if topic.endswith("/compressed") else bm.IMAGE)
             info = t.camera_info.format(camera=c)
             if info not in inv.topics:
                 raise DisdepthError(f"{inv.path}: no CameraInfo for {c} ({info}); the bag contains: {inv.describe()}")
@@ -409,7 +419,7 @@ class BagSource:
         T = self.rig.T_base_cam.numpy().copy()
         self.extrinsics_source: dict[str, str] = {}
         for i, cam in enumerate(self.cameras):
-            frame = self._first_frame_id(t.image.format(camera=cam)) or self.rig.frame_ids[i]
+            frame = self._first_frame_id(self.image_topics[cam]) or self.rig.frame_ids[i]
             self.camera_frames.append(frame)
             T_tf = tf.lookup(base, frame)
             if T_tf is not None:
@@ -457,7 +467,7 @@ class BagSource:
             raise DisdepthError(f"sync settings: {exc}") from None
         topic_kind: dict[str, tuple[str, str | None]] = {}
         for c in cams:
-            topic_kind[t.image.format(camera=c)] = ("image", c)
+            topic_kind[self.image_topics[c]] = ("image", c)
             topic_kind[t.camera_info.format(camera=c)] = ("info", c)
             if self.gt_mode == "depth":
                 topic_kind[t.depth_gt.format(camera=c)] = ("depth", c)
@@ -521,7 +531,12 @@ class BagSource:
         acc.images_found[cam] += 1
         try:
             msg = bm.deserialize(raw, conn.msgtype)
-            frame, stamp = Frame.from_image(msg, recv), bm.stamp_ns(msg.header)
+            if conn.msgtype == bm.COMPRESSED_IMAGE:
+                frame = Frame.from_compressed(msg, recv)
+                frame.decode()  # here, so that an undecodable image is counted corrupt like a raw one
+            else:
+                frame = Frame.from_image(msg, recv)
+            stamp = bm.stamp_ns(msg.header)
         except Exception:  # noqa: BLE001 - corrupt/undecodable message (or refused by a check): counted, never fatal
             frame, stamp = None, bm.cdr_header_stamp_ns(raw)
         key = None if stamp is None else self.streams[topic].add(stamp, None, recv_ns=recv, raw_digest=digest(raw))

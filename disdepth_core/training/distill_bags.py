@@ -64,7 +64,7 @@ def inventory(req: DistillRequest, rig: CameraRig) -> list[dict]:
         try:
             inv = src.inventory
             if src.missing_cameras:
-                topics = ", ".join(src.topics.image.format(camera=c) for c in src.missing_cameras)
+                topics = ", ".join(f"{src.topics.image.format(camera=c)} or its /compressed" for c in src.missing_cameras)
                 raise DisdepthError(f"{bag}: no images for {', '.join(src.missing_cameras)} ({topics}); pass "
                                     f"--cameras {','.join(src.cameras)} to train on the others; the bag contains: "
                                     f"{inv.describe()}")
