@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "disdepth_core.commands.eval_bag",
     "disdepth_core.commands.ablate",
     "disdepth_core.commands.distill",
+    "disdepth_core.commands.nuscenes_bag",
 ]
 
 

@@ -122,3 +122,19 @@ def test_distill_runs_data_parallel_under_torchrun(tmp_path, drive, teachers, ti
     s = json.loads((out / "distill.json").read_text())
     assert s["extraction"]["kept"]["train"] > 0 and (out / "student.onnx").is_file()
     assert res.stdout.count("deploy: ros2 launch") == 1  # rank 0 alone speaks
+
+
+def test_distill_from_a_nuscenes_layout_dataset_converted_to_bags(tmp_path, teachers, tiny_config):
+    """The nuScenes input form: ``disdepth nuscenes-bag`` then the same ``disdepth distill`` command."""
+    pytest.importorskip("nuscenes")
+    assert cli(["world", "--out", str(tmp_path / "nus"), "--frames", "30", "--size", "64x96", "--format", "nuscenes",
+                "--quiet"]) == 0
+    assert cli(["nuscenes-bag", str(tmp_path / "nus"), "--version", "v1.0-synthetic", "--out", str(tmp_path / "bags"),
+                "--quiet"]) == 0
+    bags = sorted(str(p) for p in (tmp_path / "bags").iterdir())
+    out = tmp_path / "out"
+    assert cli(["distill", *bags, "--teacher", str(teachers[0]), "--out", str(out), "--config", str(tiny_config),
+                "--size", "64x96", "--every", "0.3", "--heldout", "0.25", "--gap", "0.4"]) == 0
+    s = json.loads((out / "distill.json").read_text())
+    assert s["extraction"]["labels"] == ["lidar"] and s["extraction"]["kept"]["train"] > 0
+    assert s["bags"][0]["cameras"] and len(s["bags"][0]["cameras"]) == 6 and (out / "student.onnx").is_file()

@@ -34,7 +34,7 @@ from .dataset_config import DatasetConfig
 from .lidar_depth import points_to_depth_map
 from .sample import SurroundSample
 
-__all__ = ["NuScenesDataset", "nuscenes_pose"]
+__all__ = ["NuScenesDataset", "nuscenes_pose", "open_nuscenes"]
 
 LIDAR = "LIDAR_TOP"
 
@@ -45,6 +45,24 @@ def nuscenes_pose(record: dict) -> torch.Tensor:
     return make_transform(R, torch.tensor(record["translation"], dtype=torch.float64))
 
 
+def open_nuscenes(root: str | Path, version: str, *, version_key: str = "--version"):
+    """nuscenes-devkit's ``NuScenes`` over ``root``/``version``, with one-line errors naming what is wrong."""
+    from nuscenes.nuscenes import NuScenes
+
+    root = require_dir(Path(root), "nuscenes", "the nuScenes directory (v1.0-*/ and samples/)")
+    tdir = root / version
+    if not (tdir / "sample.json").is_file():
+        found = sorted(p.parent.name for p in root.glob("*/sample.json"))
+        raise DisdepthError(
+            f"nuscenes root {root}: expected the table directory {tdir} with sample.json "
+            f"({version_key}={version!r}; versions found: {', '.join(found) or 'none'})"
+        )
+    try:
+        return NuScenes(version=version, dataroot=str(root), verbose=False)
+    except (AssertionError, KeyError, IndexError, FileNotFoundError, json.JSONDecodeError) as exc:
+        raise DisdepthError(f"{tdir}: tables not readable by nuscenes-devkit ({exc.__class__.__name__}: {exc})") from None
+
+
 class NuScenesDataset(DepthDataset):
     """nuScenes keyframes: six cameras (``N = 6``) with sparse LiDAR GT."""
 
@@ -53,20 +71,9 @@ class NuScenesDataset(DepthDataset):
 
     def __init__(self, cfg: DatasetConfig, split: str | None = None):
         super().__init__(cfg, split)
-        from nuscenes.nuscenes import NuScenes
-
-        self.root = require_dir(Path(self.cfg.root), "nuscenes", "the nuScenes directory (v1.0-*/ and samples/)")
+        self.root = Path(self.cfg.root)
+        self.nusc = open_nuscenes(self.root, self.cfg.version, version_key="dataset.version")
         tdir = self.root / self.cfg.version
-        if not (tdir / "sample.json").is_file():
-            found = sorted(p.parent.name for p in self.root.glob("*/sample.json"))
-            raise DisdepthError(
-                f"nuscenes root {self.root}: expected the table directory {tdir} with sample.json "
-                f"(dataset.version={self.cfg.version!r}; versions found: {', '.join(found) or 'none'})"
-            )
-        try:
-            self.nusc = NuScenes(version=self.cfg.version, dataroot=str(self.root), verbose=False)
-        except (AssertionError, KeyError, IndexError, FileNotFoundError, json.JSONDecodeError) as exc:
-            raise DisdepthError(f"{tdir}: tables not readable by nuscenes-devkit ({exc.__class__.__name__}: {exc})") from None
         by_name = {s["name"]: s for s in self.nusc.scene}
         wanted = self._split_scene_names(by_name)
         scenes = [by_name[n] for n in wanted if n in by_name]
