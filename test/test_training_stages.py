@@ -157,3 +157,29 @@ def test_teacher_labels_supervise_unlabelled_pixels_with_a_metric_teacher():
     with pytest.raises(ConfigError) as e:
         built("student", teacher={"arch": TINY, "allow_untrained": True}, distill={"teacher_labels": True})
     assert e.value.key == "distill.teacher_labels" and "metric teacher" in str(e.value)
+
+
+def test_student_starts_from_a_checkpoint_and_refuses_another_architecture(tmp_path):
+    """``init_from``: fine-tuning a shipped student for another rig starts from its weights exactly."""
+    from disdepth_core.config import ConfigError
+    from disdepth_core.models.checkpoint import save_student
+    from disdepth_core.models.config import ModelConfig
+    from disdepth_core.models.student import build_student
+    from disdepth_core.training.config import TrainConfig
+    from disdepth_core.training.stages import StudentStage
+
+    arch = dict(backbone="resnet18", num_bins=8, decoder_channels=[8, 8, 8, 8], input_size=(64, 96))
+    torch.manual_seed(5)
+    src = build_student(ModelConfig(**arch)).eval()
+    ckpt = save_student(src, tmp_path / "src", fp16=True)
+    cfg = TrainConfig(stage="student", model=ModelConfig(**{**arch, "input_size": (128, 224)}), init_from=str(ckpt))
+    stage = StudentStage(cfg, torch.device("cpu"))
+    got = stage.model.student.state_dict()
+    for k, v in src.state_dict().items():
+        if v.is_floating_point():
+            assert torch.equal(got[k], v.half().float()), k  # the checkpoint's (fp16) weights, not a fresh init
+    fresh = StudentStage(TrainConfig(stage="student", model=ModelConfig(**arch)), torch.device("cpu"))
+    assert not torch.equal(fresh.model.student.state_dict()["head.logits.weight"], got["head.logits.weight"])
+    with pytest.raises(ConfigError, match="init_from.*num_bins 8 vs model.num_bins 16"):
+        StudentStage(TrainConfig(stage="student", model=ModelConfig(**{**arch, "num_bins": 16}), init_from=str(ckpt)),
+                     torch.device("cpu"))

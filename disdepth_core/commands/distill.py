@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                "bags have no /tf_static, the extrinsics (default: nuscenes)")
     p.add_argument("--cameras", default=None, help="comma-separated subset of the rig's cameras to train on")
     p.add_argument("--config", default=None, help="training config YAML (default: config/distill/default.yaml)")
+    p.add_argument("--init", default=None, help="start the student from this student checkpoint (e.g. "
+                   "weights/student_default: fine-tune the shipped student for your rig; same architecture)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (overrides the config)")
     p.add_argument("--size", type=parse_size, default=None, help="working resolution HxW (default: the config's)")
     p.add_argument("--every", type=float, default=_D.every_s,
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         bags=[Path(b) for b in args.bags], teacher=Path(args.teacher), out=Path(args.out),
         rig=resolve_rig(args.rig), rig_given=args.rig is not None,
         cameras=[c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None,
-        config=Path(args.config) if args.config else None, steps=args.steps, size=args.size, device=args.device,
+        config=Path(args.config) if args.config else None, init=Path(args.init) if args.init else None, steps=args.steps, size=args.size, device=args.device,
         extraction=ExtractionSettings(every_s=args.every, heldout_fraction=args.heldout, gap_s=args.gap, gt=args.gt),
     )
     req.extraction.validate()

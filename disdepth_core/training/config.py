@@ -103,6 +103,9 @@ class TrainConfig:
     checkpoint_eval_samples: int = cfg_field(0, min=0, help="held-out samples per checkpoint evaluation "
                                                             "(0 = val_max_samples)")
     model: ModelConfig = cfg_field(default_factory=ModelConfig, help="the student (and ghost decoder) network")
+    init_from: str = cfg_field("", help="student stage: start from this student checkpoint's weights (a weights "
+                                        "directory such as weights/student_default; same architecture as model, "
+                                        "any input_size); empty = model.pretrained / random init")
     teacher: TeacherConfig = cfg_field(default_factory=TeacherConfig, help="the transformer teacher")
     teacher_target: Literal["auto", "relative", "metric"] = cfg_field(
         "auto", help="teacher stage: fit relative disparity (SSI loss, like a foundation model) or metric depth "
@@ -123,6 +126,9 @@ class TrainConfig:
     optim: OptimConfig = cfg_field(default_factory=OptimConfig)
 
     def validate(self) -> None:
+        if self.init_from and self.stage != "student":
+            raise ConfigError(f"only the student stage starts from a student checkpoint (stage {self.stage!r})",
+                              key="init_from")
         if self.stage == "acclimate" or self.stage == "student" and self.distill.needs_teacher:
             if not self.teacher.path and self.teacher.arch is None:
                 raise ConfigError(f"stage {self.stage!r} needs a teacher (teacher.path)", key="teacher.path")

@@ -52,6 +52,7 @@ class DistillRequest:
     size: tuple[int, int] | None = None
     device: str | None = None
     extraction: object = None  # ExtractionSettings
+    init: Path | None = None  # start the student from this student checkpoint (e.g. weights/student_default)
 
 
 def inventory(req: DistillRequest, rig: CameraRig) -> list[dict]:
@@ -123,6 +124,8 @@ def training_config(req: DistillRequest, data: Path, teacher_labels: bool, has_v
     d["distill"]["teacher_labels"] = bool(teacher_labels or d["distill"].get("teacher_labels"))
     if req.steps is not None:
         d["steps"] = int(req.steps)
+    if req.init is not None:
+        d["init_from"] = str(req.init)
         d["ckpt_every"] = max(1, min(int(d["ckpt_every"]), int(req.steps)))
     if req.device:
         d["device"] = req.device

@@ -219,6 +219,28 @@ class StudentWithProjectors(nn.Module):
         return out
 
 
+def init_student_from(student: nn.Module, model_cfg, directory: str) -> None:
+    """Load a student checkpoint's weights into ``student`` (fine-tuning a shipped student for another
+    rig); its architecture must be ``model_cfg``'s (``input_size`` and ``pretrained`` may differ)."""
+    import dataclasses
+
+    from ..config import load_config
+    from ..models.checkpoint import CONFIG_FILE, load_student
+    from ..models.config import ModelConfig
+
+    path = Path(directory)
+    if not (path / CONFIG_FILE).is_file():
+        raise ConfigError(f"{path}: not a student checkpoint (no {CONFIG_FILE})", key="init_from")
+    theirs = load_config(ModelConfig, path / CONFIG_FILE)
+    differ = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("input_size", "pretrained")
+              and getattr(theirs, f.name) != getattr(model_cfg, f.name)]
+    if differ:
+        what = ", ".join(f"{k} {getattr(theirs, k)!r} vs model.{k} {getattr(model_cfg, k)!r}" for k in differ)
+        raise ConfigError(f"{path} is another architecture: {what}", key="init_from")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_student(path).state_dict().items()}
+    student.load_state_dict(state)
+
+
 class StudentStage:
     """Supervised student with any combination of feature KD, attentive KD, acclimated targets, CKD and VRKD."""
 
@@ -230,6 +252,8 @@ class StudentStage:
         self.device = device
         torch.manual_seed(cfg.seed)
         student = build_student(cfg.model)
+        if cfg.init_from:
+            init_student_from(student, cfg.model, cfg.init_from)
         self.teacher = None
         self.acclimated = None
         target_channels: list[int] = []
