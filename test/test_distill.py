@@ -124,6 +124,7 @@ def test_distill_runs_data_parallel_under_torchrun(tmp_path, drive, teachers, ti
     assert res.stdout.count("deploy: ros2 launch") == 1  # rank 0 alone speaks
 
 
+@pytest.mark.slow
 def test_distill_from_a_nuscenes_layout_dataset_converted_to_bags(tmp_path, teachers, tiny_config):
     """The nuScenes input form: ``disdepth nuscenes-bag`` then the same ``disdepth distill`` command."""
     pytest.importorskip("nuscenes")
