@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         per_drive, cams = {}, {}
         for drive in a.drive:
             out = a.work / f"{Path(ck).name}_{Path(drive).name}"
-            subprocess.run([sys.executable, "-m", "disdepth_core.cli", "eval-bag", drive, "--checkpoint", ck,
+            backend = ["--backend", "onnxruntime"] if ck.endswith(".onnx") else []
+            subprocess.run([sys.executable, "-m", "disdepth_core.cli", "eval-bag", drive, "--checkpoint", ck, *backend,
                             "--rig", a.rig, "--gt", "depth", "--device", "cpu", "--quiet", "--out", str(out)],
                            check=True, env=env)
             m = json.loads((out / "metrics.json").read_text())["metric"]
