@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         res["checkpoints"][ck] = {"drives": per_drive, "per_camera": cams}
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-    md = [f"| checkpoint | {' | '.join(Path(d).name + ' AbsRel / RMSE / δ<1.25' for d in a.drive)} |",
+    cmd = ("python benchmarks/rig_comparison.py --rig " + a.rig + "".join(f" --drive {d}" for d in a.drive)
+           + "".join(f" --checkpoint {c}" for c in a.checkpoint) + f" --results {a.results}")
+    md = [f"# Students on held-out drives of `{a.rig}`, as deployed", "", f"Command: `{cmd}` (each number is "
+          "`disdepth eval-bag --gt depth` of the checkpoint; ONNX through onnxruntime).", "",
+          f"| checkpoint | {' | '.join(Path(d).name + ' AbsRel / RMSE / δ<1.25' for d in a.drive)} |",
           "|---|" + "---|" * len(a.drive)]
     for ck, r in res["checkpoints"].items():
         md.append(f"| `{ck}` | " + " | ".join(f"{v['abs_rel']:.3f} / {v['rmse']:.2f} / {v['a1']:.3f}"
