@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from disdepth_core.errors import DisdepthError
 from disdepth_core.geometry import CameraRig, matrix_to_quaternion
 from disdepth_core.paths import resolve_rig
+from disdepth_core.pipeline.decoding import compressed_topic
 from disdepth_core.pipeline.diagnostics_report import NODE_NAME, diagnostics
 from disdepth_core.pipeline.engine_startup import start_engine, startup_summary
 from disdepth_core.pipeline.qos_report import describe_qos, incompatible_qos_message
@@ -91,7 +92,7 @@ class _SurroundDepth:
         for cam in pl.cams:
             topic = p.input.image_topic.format(camera=cam)
             if p.input.transport == "compressed":
-                self._subscribe(CompressedImage, topic.rstrip("/") + "/compressed",
+                self._subscribe(CompressedImage, compressed_topic(topic),
                                 lambda m, c=cam: pl.on_image(c, m, time.monotonic_ns(), compressed=True))
             else:
                 self._subscribe(Image, topic, lambda m, c=cam: pl.on_image(c, m, time.monotonic_ns()))

@@ -23,10 +23,11 @@ import numpy as np
 
 from .. import bag_messages as bm
 from ..errors import DisdepthError
+from ..pipeline.decoding import compressed_topic
+from ..pipeline.node_params import NUSCENES_CAMERAS as CAMERAS
+from ..world.export_native import LIDAR_FIELDS
 from .nuscenes import LIDAR, nuscenes_pose, open_nuscenes
 
-CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT")
-LIDAR_FIELDS = ["x", "y", "z", "intensity", "ring"]
 BASE_FRAME = "base_link"
 
 
@@ -47,6 +48,8 @@ def scene_to_bag(nusc, scene: dict, path: Path, *, storage: str = "mcap", progre
 
     from ..world.export_bag import _latched_qos
 
+    if path.exists():
+        raise DisdepthError(f"bag directory {path} exists already (rosbag2 writes new bags only)")
     root = Path(nusc.dataroot)
     sample = nusc.get("sample", scene["first_sample_token"])
     channels = [c for c in (*CAMERAS, LIDAR) if c in sample["data"]]
@@ -54,8 +57,6 @@ def scene_to_bag(nusc, scene: dict, path: Path, *, storage: str = "mcap", progre
         raise DisdepthError(f"scene {scene['name']}: no camera channels ({', '.join(CAMERAS)}) in its samples")
     records = sorted(((sd["timestamp"], ch, sd) for ch in channels for sd in _channel_chain(nusc, sample["data"][ch])),
                      key=lambda r: (r[0], r[1]))
-    if path.exists():
-        raise DisdepthError(f"bag directory {path} exists already (rosbag2 writes new bags only)")
     ts = bm.typestore()
     counts = {ch: 0 for ch in channels}
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3) as w:
@@ -64,7 +65,7 @@ def scene_to_bag(nusc, scene: dict, path: Path, *, storage: str = "mcap", progre
             if ch == LIDAR:
                 conn[ch] = w.add_connection(f"/{ch}/points", bm.POINT_CLOUD2, typestore=ts)
             else:
-                conn[ch] = w.add_connection(f"/{ch}/image_raw/compressed", bm.COMPRESSED_IMAGE, typestore=ts)
+                conn[ch] = w.add_connection(compressed_topic(f"/{ch}/image_raw"), bm.COMPRESSED_IMAGE, typestore=ts)
                 conn[(ch, "info")] = w.add_connection(f"/{ch}/camera_info", bm.CAMERA_INFO, typestore=ts)
         c_tf = w.add_connection("/tf_static", bm.TF_MESSAGE, typestore=ts, offered_qos_profiles=_latched_qos())
         t0 = int(records[0][0]) * 1000
@@ -74,7 +75,6 @@ def scene_to_bag(nusc, scene: dict, path: Path, *, storage: str = "mcap", progre
             cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
             tfs.append((BASE_FRAME, ch, nuscenes_pose(cs).numpy()))
         w.write(c_tf, t0, bm.serialize(bm.tf_message(tfs, t0)))
-        calib: dict[str, dict] = {}
         for t_us, ch, sd in tqdm(records, desc=f"scene {scene['name']}", unit="msg", disable=not progress):
             stamp = int(t_us) * 1000
             data = (root / sd["filename"]).read_bytes()
@@ -84,8 +84,7 @@ def scene_to_bag(nusc, scene: dict, path: Path, *, storage: str = "mcap", progre
             else:
                 fmt = "png" if sd["filename"].lower().endswith(".png") else "jpeg"
                 w.write(conn[ch], stamp, bm.serialize(bm.compressed_image_msg(data, fmt, stamp, ch)))
-                token = sd["calibrated_sensor_token"]
-                cs = calib.get(token) or calib.setdefault(token, nusc.get("calibrated_sensor", token))
+                cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
                 K = np.asarray(cs["camera_intrinsic"], dtype=np.float64)
                 w.write(conn[(ch, "info")], stamp,
                         bm.serialize(bm.camera_info_msg(K, int(sd["height"]), int(sd["width"]), stamp, ch)))

@@ -39,6 +39,7 @@ from ..data.lidar_depth import points_to_depth_map
 from ..errors import DisdepthError
 from ..geometry import CameraRig, invert_transform, transform_points
 from ..pipeline.batch import Frame, assemble_batch
+from ..pipeline.decoding import compressed_topic
 from ..pipeline.intrinsics import camera_info_to_K, intrinsics_for
 from ..pipeline.sync_settings import SyncSettings
 from ..runtime.resize import nearest_indices
@@ -341,7 +342,7 @@ class BagSource:
         self.image_topics: dict[str, str] = {}
         for c in wanted:
             raw_topic = t.image.format(camera=c)
-            for topic in (raw_topic, raw_topic.rstrip("/") + "/compressed"):
+            for topic in (raw_topic, compressed_topic(raw_topic)):
                 if topic in inv.topics:
                     self.image_topics[c] = topic
                     break
@@ -358,7 +359,7 @@ class BagSource:
         self.cameras = present
         for c in present:
             topic = self.image_topics[c]
-            self._expect_type(topic, bm.COMPRESSED_IMAGE if topic.endswith("/compressed") else bm.IMAGE)
+            self._expect_type(topic, bm.IMAGE if topic == t.image.format(camera=c) else bm.COMPRESSED_IMAGE)
             info = t.camera_info.format(camera=c)
             if info not in inv.topics:
                 raise DisdepthError(f"{inv.path}: no CameraInfo for {c} ({info}); the bag contains: {inv.describe()}")

@@ -121,6 +121,11 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- CompressedImage
+def compressed_topic(image_topic: str) -> str:
+    """image_transport's name for the compressed twin of a raw image topic: ``<topic>/compressed``."""
+    return image_topic.rstrip("/") + "/compressed"
+
+
 def compressed_size(msg) -> tuple[int, int]:
     """``(H, W)`` of a ``CompressedImage`` from its header alone (cheap: nothing is decoded).
 
