@@ -73,9 +73,30 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
         "teacher_budget": budget, "acclimate_budget": budget, "student_budget": budget,
         "rows": [{"name": "supervised"}, {"name": "+ CKD", "distill": {"ckd": True, "acclimated": True}}],
     }
-    dense = from_dict(AblationConfig, {**base, "out_dir": str(tmp_path / "dense"), "results": str(tmp_path / "dense_table")})
+    dense = from_dict(AblationConfig, {**base, "out_dir": str(tmp_path / "dense"), "results": str(tmp_path / "dense_table"),
+                                       "export_teacher": str(tmp_path / "w" / "teacher")})
     run_ablation(dense, progress=False)
     assert (tmp_path / "dense" / "seed0" / "teacher" / "eval" / "metrics.json").is_file()
+
+    # a shipped teacher adopted instead of trained: its weights and eval become the seed's teacher run
+    adopt = from_dict(AblationConfig, {
+        **base, "out_dir": str(tmp_path / "adopt"), "results": str(tmp_path / "adopt_table"),
+        "teacher_from": str(tmp_path / "w" / "teacher"), "export_teacher": str(tmp_path / "w" / "teacher"),
+        "rows": [{"name": "+ output KD", "distill": {"output_kd": True, "output_kd_form": "log",
+                                                     "output_kd_align": "labels"}}]})
+    table = run_ablation(adopt, progress=False)
+    run = tmp_path / "adopt" / "seed0" / "teacher"
+    assert json.loads((run / "adopted.json").read_text())["teacher_from"] == str(tmp_path / "w" / "teacher")
+    assert (run / "teacher" / "model.safetensors").read_bytes() == (tmp_path / "w" / "teacher" / "model.safetensors").read_bytes()
+    assert json.loads((run / "eval" / "metrics.json").read_text()) == json.loads(
+        (tmp_path / "w" / "teacher" / "eval" / "metrics.json").read_text())
+    assert (tmp_path / "adopt" / "seed0" / "output_kd" / "eval" / "metrics.json").is_file()
+    assert str(tmp_path / "w" / "teacher") not in table["exported"]  # not exported onto itself
+    from disdepth_core.errors import DisdepthError
+
+    with pytest.raises(DisdepthError, match="missing .*eval/metrics.json"):
+        run_ablation(dataclasses.replace(adopt, out_dir=str(tmp_path / "adopt2"), teacher_from=str(tmp_path / "w")),
+                     progress=False)
 
     sparse = from_dict(AblationConfig, {
         **base, "out_dir": str(tmp_path / "sparse"), "teacher_dir": str(tmp_path / "dense"),
@@ -126,6 +147,33 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
     assert again["weights_ids"]["teacher_raw"] != cache["weights_ids"]["teacher_raw"]
     assert again["weights_ids"] == json.loads((tmp_path / "sparse" / "costs.json").read_text())["weights_ids"]
     assert measure_costs(sparse)["weights_ids"] == again["weights_ids"]  # unchanged weights: the cache
+
+
+def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_ones(tmp_path):
+    """A fresh checkout has the committed table but not the runs: rerunning one row keeps the others, and a
+    'best' export does not replace a shipped student with a worse row."""
+    from disdepth_core.training.ablation import export_students
+
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0],
+        "rows": [{"name": "supervised"}, {"name": "+ CKD", "distill": {"ckd": True}}],
+        "export": [{"row": "best", "seed": 0, "to": str(tmp_path / "w" / "default")}]})
+    for name, ar in (("supervised", 0.18), ("ckd", 0.25)):
+        d = tmp_path / "runs" / "seed0" / name / "eval"
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(metrics(ar, 5.0, 0.5, 0.1)))
+    write_table(ab)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs" / "seed0" / "supervised")  # a new machine: only "+ CKD" was rerun
+    table = write_table(ab)
+    rows = {r["name"]: r for r in table["rows"]}
+    assert [r["name"] for r in table["rows"]] == ["supervised", "+ CKD"]
+    assert rows["supervised"]["carried"] and rows["supervised"]["abs_rel"] == pytest.approx(0.18)
+    assert "carried" not in rows["+ CKD"] and table["runs_finished"] == 2
+    md = (tmp_path / "t.md").read_text()
+    assert "| supervised | 1 † |" in md and "carried over from the previous table" in md
+    assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
 
 
 def test_export_row_must_exist():

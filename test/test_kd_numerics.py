@@ -7,6 +7,7 @@ under autocast.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from disdepth_core.losses import (
@@ -164,3 +165,41 @@ def test_student_forward_under_autocast_gives_fp32_depth():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = m(torch.randn(2, 3, 64, 96), return_aux=True)
     assert out["depth"].dtype == torch.float32 and out["bin_centers"].dtype == torch.float32
+
+
+def test_log_output_kd_fitted_to_labels_gives_the_labels_scale():
+    """align to labels: a student right up to scale (x2) is wrong (the target is metric), and descent brings it to
+    the labels' scale everywhere, also where there are no labels; a frame with too few labels is fitted to the
+    student as before."""
+    d_t = torch.rand(2, 12, 20, generator=gen(5)) * 30 + 2
+    teacher = 3.0 / d_t + 0.7
+    rng = {"d_min": 0.5, "d_max": 80.0}
+    label_valid = torch.zeros_like(d_t, dtype=torch.bool)
+    label_valid[:, 8:, ::3] = True  # sparse labels on the lower third only
+    labels = {"label_depth": d_t, "label_valid": label_valid, "min_label_pixels": 20}
+    assert relative_output_kd_log_loss(d_t * 2.0, teacher, **rng).item() < 1e-4
+    assert relative_output_kd_log_loss(d_t * 2.0, teacher, **rng, **labels).item() > 0.6  # log 2 = 0.69
+    few = {**labels, "min_label_pixels": int(label_valid[0].sum()) + 1}
+    assert relative_output_kd_log_loss(d_t * 2.0, teacher, **rng, **few).item() < 1e-4
+    log_d = (d_t * 2.0).log().requires_grad_(True)
+    opt = torch.optim.Adam([log_d], lr=0.02)
+    for _ in range(300):
+        loss = relative_output_kd_log_loss(log_d.exp(), teacher, **rng, **labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ratio = log_d.detach().exp() / d_t
+    assert (ratio[:, :8] - 1).abs().median() < 0.05  # the unlabelled upper part too
+    assert loss.item() < 0.05
+
+
+def test_output_kd_fitted_to_labels_needs_the_log_form():
+    from disdepth_core.config import ConfigError
+    from disdepth_core.models.teacher_config import TeacherConfig
+    from disdepth_core.training.config import DistillConfig, TrainConfig
+
+    cfg = TrainConfig(stage="student", teacher=TeacherConfig(path="weights/teacher_synthetic"),
+                      distill=DistillConfig(output_kd=True, output_kd_align="labels"))
+    with pytest.raises(ConfigError) as e:
+        cfg.validate()
+    assert "distill.output_kd_align" in str(e.value)

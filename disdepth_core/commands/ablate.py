@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train only these of the config's seeds (e.g. one process per seed on a multi-core machine)")
     p.add_argument("--rows", nargs="+", default=None, metavar="NAME",
                    help="train only these rows (by name; the teacher/acclimation only if they need them)")
+    p.add_argument("--teacher-from", default=None, metavar="DIR",
+                   help="adopt this trained teacher (weights directory with eval/, e.g. weights/teacher_synthetic) "
+                        "as every seed's teacher instead of training one (sets teacher_from)")
     p.add_argument("--table-only", action="store_true",
                    help="only rewrite the table from finished runs (and copy the config's export students)")
     p.add_argument("--measure-cost", action="store_true",
@@ -32,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     ab = load_config(AblationConfig, args.config)
+    if args.teacher_from:
+        import dataclasses
+
+        ab = dataclasses.replace(ab, teacher_from=args.teacher_from)
     if args.seeds and not set(args.seeds) <= set(ab.seeds):
         from ..errors import DisdepthError
 

@@ -16,6 +16,13 @@ tree -- exactly what sparse LiDAR labels miss -- hardly counts. The "log" form
 turns it into a depth target clamped to the student's range, and takes the mean
 ``|log d_s - log d_target|``: every distance counts alike, as in the AbsRel the student is
 judged by, and it is still invariant to any affine change of the teacher.
+
+Fitted to the student, the target can only reshape the student's structure, and on a labelled
+frame it may pull against the labels. Given the frame's metric labels (``label_depth``), the log
+form fits the teacher to *them* instead (same weighting, label pixels only) where a frame has
+enough of them: the target becomes a dense metric pseudo-label that agrees with the sparse
+labels where they are and carries the teacher's structure where they are not (sky and building
+tops included, clamped to the student's range).
 """
 
 from __future__ import annotations
@@ -57,19 +64,32 @@ def relative_output_kd_log_loss(
     d_max: float,
     teacher_is_disparity: bool = True,
     valid: torch.Tensor | None = None,
+    label_depth: torch.Tensor | None = None,
+    label_valid: torch.Tensor | None = None,
+    min_label_pixels: int = 50,
 ) -> torch.Tensor:
     """Mean ``|log d_s - log d_t|`` with ``d_t = 1 / clamp(s * r_t + t, 1/d_max, 1/d_min)``.
 
     ``(s, t)`` per image: least squares of the teacher's relative disparity ``r_t`` onto the
-    student's detached disparity ``1/d_s``, weighted ``d_s^2`` (so the residuals are relative).
+    student's detached disparity ``1/d_s``, weighted ``d_s^2`` (so the residuals are relative);
+    or, for an image with at least ``min_label_pixels`` pixels in ``label_valid``, onto the
+    labels' disparity ``1/label_depth`` on those pixels, weighted ``label_depth^2``.
     student_depth: (B, H, W) metres (grad flows into it); teacher_output: (B, h, w);
-    d_min/d_max: the student's depth range (metres); valid: (B, H, W) pixels (default all).
+    d_min/d_max: the student's depth range (metres); valid: (B, H, W) pixels (default all);
+    label_depth / label_valid: (B, H, W) metric labels (metres) and where they are, or None.
     """
     d = student_depth.float().clamp(d_min, d_max)
     r = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
     m = torch.ones_like(d, dtype=torch.bool) if valid is None else valid
     with torch.no_grad():
         s, t = align_scale_shift(r, 1.0 / d, m, weight=d * d)
+        if label_depth is not None and label_valid is not None:
+            g = label_depth.float()
+            lv = label_valid & (g > 0) & torch.isfinite(g)
+            gs = torch.where(lv, g, torch.ones_like(g))
+            s_l, t_l = align_scale_shift(r, 1.0 / gs, lv, weight=gs * gs)
+            use = (lv.flatten(1).sum(-1) >= min_label_pixels) & (s_l > 0)
+            s, t = torch.where(use, s_l, s), torch.where(use, t_l, t)
         target_disp = (s[:, None, None] * r + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
     err = (torch.log(d) + torch.log(target_disp)).abs()
     return (err * m).sum() / m.sum().clamp_min(1)

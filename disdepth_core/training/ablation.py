@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +114,9 @@ class AblationConfig:
     out_dir: str = cfg_field("out/ablation")
     teacher_dir: str = cfg_field("", help="where the per-seed teacher runs live (default: out_dir); "
                                            "point at another ablation's out_dir to share its teachers")
+    teacher_from: str = cfg_field("", help="a trained teacher's weights directory (with its eval/, e.g. "
+                                           "weights/teacher_synthetic) adopted as every seed's teacher run "
+                                           "instead of training one; empty = train it (teacher_budget)")
     results: str = cfg_field("docs/results/synthetic_ablation", help="path stem of the .md/.json table")
     seeds: list[int] = cfg_field(default_factory=lambda: [0, 1], min=0)
     device: str = cfg_field("auto")
@@ -237,6 +241,8 @@ def run_ablation(
     needs_acclimate = rows is None or any(r.distill.get("acclimated") for r in selected)
     for seed in (seeds if seeds is not None else ab.seeds):
         teacher_run = _run_dir(ab, seed, "teacher")
+        if needs_teacher and ab.teacher_from and not _finished(teacher_run):
+            adopt_teacher(Path(ab.teacher_from), teacher_run)
         if needs_teacher and not _finished(teacher_run) and time_left():
             tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
             train(_run_cfg(tab, "teacher", teacher_run, seed, ab.teacher_budget, teacher_loss=ab.teacher_loss,
@@ -264,14 +270,32 @@ def run_ablation(
     return table
 
 
+def adopt_teacher(weights: Path, run: Path) -> None:
+    """Make ``run`` a finished teacher run from a trained teacher's weights directory: its weights
+    to ``run/teacher``, its held-out eval to ``run/eval`` (the table's teacher row) and where they came from."""
+    from ..errors import DisdepthError
+
+    missing = [n for n in ("config.json", "model.safetensors", "eval/metrics.json") if not (weights / n).is_file()]
+    if missing:
+        raise DisdepthError(f"teacher_from {weights}: not a trained teacher's weights directory (missing "
+                            f"{', '.join(missing)})")
+    run.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run / "teacher", ignore_errors=True)
+    (run / "teacher").mkdir()
+    for f in weights.iterdir():
+        if f.is_file():
+            shutil.copy2(f, run / "teacher" / f.name)
+    (run / "adopted.json").write_text(json.dumps({"teacher_from": str(weights)}, indent=1) + "\n")
+    shutil.rmtree(run / "eval", ignore_errors=True)
+    shutil.copytree(weights / "eval", run / "eval")  # last: eval/metrics.json marks the run finished
+
+
 def export_teacher(ab: AblationConfig, source: str) -> Path | None:
     """Copy the first seed's finished teacher to ``ab.export_teacher`` as fp16 safetensors (a local
     Hugging Face directory that ``load_teacher`` reads) with its held-out eval and provenance."""
-    import shutil
-
-    if not ab.export_teacher:
-        return None
-    run = _run_dir(ab, ab.seeds[0], "teacher")
+    if not ab.export_teacher or (run_adopted := _run_dir(ab, ab.seeds[0], "teacher") / "adopted.json").is_file():
+        return None  # an adopted teacher is exported already: it came from a weights directory
+    run = run_adopted.parent
     if not _finished(run):
         return None
     from ..models.teacher import load_teacher_model, save_teacher
@@ -314,11 +338,18 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
         if e.row == BEST_ROW:
             done = [(json.loads((_run_dir(ab, e.seed, _slug(r.name)) / "eval" / "metrics.json").read_text())
                      ["metric"]["all"]["abs_rel"], r.name) for r in ab.rows if _finished(_run_dir(ab, e.seed, _slug(r.name)))]
+            table = Path(ab.results).with_suffix(".json")
+            carried = [(r["abs_rel"], r["name"]) for r in (json.loads(table.read_text())["rows"] if table.is_file()
+                                                          else []) if r.get("carried") and r["name"] in rows]
             if not done:
+                continue
+            if carried and min(carried) < min(done):
+                print(f"export to {e.to}: kept; {min(carried)[1]!r} of the previous table (AbsRel "
+                      f"{min(carried)[0]:.4f}) is still better than every row run here")
                 continue
             row_name = min(done)[1]
             chosen_by = ("lowest held-out metric AbsRel among the finished rows: "
-                         + ", ".join(f"{n} {v:.4f}" for v, n in sorted(done)))
+                         + ", ".join(f"{n} {v:.4f}" for v, n in sorted(done + carried)))
         run = _run_dir(ab, e.seed, _slug(row_name))
         if not _finished(run):
             continue
@@ -420,6 +451,17 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
+def _with_carried_rows(rows: list[dict], order: list[str], previous: Path) -> list[dict]:
+    """``rows`` plus the rows of the previous table (``previous`` JSON) that none of this machine's runs
+    cover (flagged ``carried``), in the config's row ``order``: results survive a fresh checkout."""
+    if not previous.is_file():
+        return rows
+    have = {r["name"] for r in rows}
+    carried = [{**r, "carried": True} for r in json.loads(previous.read_text()).get("rows", [])
+               if r["name"] in order and r["name"] not in have]
+    return sorted(rows + carried, key=lambda r: order.index(r["name"]))
+
+
 def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml") -> dict:
     """Collect finished runs into ``<results>.json`` and ``.md`` (mean ± half-range over seeds)."""
     root = Path(ab.out_dir)
@@ -452,6 +494,7 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         if cost:
             row.update(params=cost["params"], gflops=cost["gflops"], latency_ms=cost["latency_ms"])
         rows.append(row)
+    rows = _with_carried_rows(rows, [n for n, _, _ in entries + reference], Path(ab.results).with_suffix(".json"))
     finished = sum(r["seeds"] for r in rows if r["name"] != TEACHER_BEFORE_ROW)
     expected = len(entries) * len(ab.seeds)
     table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""),
@@ -476,11 +519,14 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         cost = (f"{r['params'] / 1e6:.2f} | {r['gflops']:.1f} | {r['latency_ms']:.0f}" if "params" in r
                 else " | | ")
         md.append(
-            f"| {r['name']} | {r['seeds']} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
+            f"| {r['name']} | {r['seeds']}{' †' if r.get('carried') else ''} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
             f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['abs_rel_median_scaled']:.4f} ± "
             f"{r['abs_rel_median_scaled_spread']:.4f} | {r['cross_view']:.4f} ± "
             f"{r['cross_view_spread']:.4f} | {cost} |"
         )
+    if any(r.get("carried") for r in rows):
+        md += ["", "† carried over from the previous table: the runs of these rows are not on this machine "
+                   "(a row is recomputed from its runs as soon as one of its runs is here)."]
     md_path = stem.with_suffix(".md")
     old = md_path.read_text() if md_path.is_file() else ""
     if NOTES_MARKER in old:  # a hand-written reading of the table below the marker survives regeneration

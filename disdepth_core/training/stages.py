@@ -359,9 +359,11 @@ class StudentStage:
             if d.output_kd:
                 is_disp = self.teacher.output_kind == "relative_disparity"
                 if d.output_kd_form == "log":
+                    labels = (depth, valid) if d.output_kd_align == "labels" else (None, None)
                     terms["output_kd"] = relative_output_kd_log_loss(
                         out["depth"], tgt["output"], d_min=self.cfg.model.d_min, d_max=self.cfg.model.d_max,
-                        teacher_is_disparity=is_disp)
+                        teacher_is_disparity=is_disp, label_depth=labels[0], label_valid=labels[1],
+                        min_label_pixels=d.output_kd_min_labels)
                 else:
                     terms["output_kd"] = relative_output_kd_loss(out["depth"], tgt["output"], teacher_is_disparity=is_disp)
                 total = total + d.output_kd_weight * terms["output_kd"]
