@@ -116,3 +116,19 @@ def test_extraction_resumes_and_redoes_a_bag_when_the_settings_change(tmp_path, 
 def test_bad_settings_name_the_option(tmp_path, drive, rig, settings, match):
     with pytest.raises(DisdepthError, match=match):
         extract_bags([drive[0]], tmp_path, rig, settings, progress=False)
+
+
+def test_accounting_without_per_step_records_counts_the_same_and_keeps_nothing_per_step():
+    """Extraction of a long drive keeps counts only: the same identities and JSON, no record per skipped set."""
+    from disdepth_core.evaluation.bag_source import BagAccounting
+
+    docs = []
+    for records in (True, False):
+        acc = BagAccounting(cameras=["CAM_FRONT"], per_step_records=records)
+        acc.images_found["CAM_FRONT"] = 3
+        acc.steps_found = 3
+        for i in range(3):
+            acc.skip(i * 100, "subsampled", "too soon", cameras=["CAM_FRONT"])
+        assert len(acc.skipped_steps) == (3 if records else 0)
+        docs.append(acc.to_json())
+    assert docs[0] == docs[1] and docs[1]["skipped"] == {"subsampled": 3}

@@ -114,7 +114,8 @@ def extract_bag(path: str | Path, out_root: str | Path, rig: CameraRig, settings
     settings.validate()
     topics = dataclasses.replace(topics or BagTopics(), gt=settings.gt)
     path, out_root = Path(path), Path(out_root)
-    source = BagSource(path, rig, topics=topics, sync=sync, cameras=cameras, gt_wait_s=1.0, require_gt=False)
+    source = BagSource(path, rig, topics=topics, sync=sync, cameras=cameras, gt_wait_s=1.0, require_gt=False,
+                       per_step_records=False)  # counts only: memory must not grow with the drive's length
     name = bag_name(path)
     for split in SPLITS:  # a bag extracted before (interrupted, other settings): its sequences are redone
         for old in (out_root / split).glob(f"{name}*"):

@@ -184,6 +184,9 @@ class BagAccounting:
     steps_partial: int = 0  # evaluated with fewer cameras than the rig (drop_camera policy, corrupt image)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped_steps: list[dict] = dataclasses.field(default_factory=list)  # {timestamp_ns, reason, detail, _order}
+    # one record per skipped step (for :meth:`per_frame`); off where only the counts are wanted (training
+    # extraction of a long drive, where they would grow with every set read)
+    per_step_records: bool = True
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
@@ -203,8 +206,9 @@ class BagAccounting:
         step's (timestamp_ns, arrival) sort key for :meth:`per_frame`."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         self.drop_images(cameras, reason)
-        self.skipped_steps.append({"timestamp_ns": int(stamp_ns), "status": f"skipped:{reason}", "detail": detail,
-                                   "_order": order or (int(stamp_ns), 0)})
+        if self.per_step_records:
+            self.skipped_steps.append({"timestamp_ns": int(stamp_ns), "status": f"skipped:{reason}", "detail": detail,
+                                       "_order": order or (int(stamp_ns), 0)})
 
     def skip_step(self, step: BagStep, reason: str, detail: str = "") -> None:
         """Skip a step :class:`BagSource` yielded (e.g. ``no_live_output``)."""
@@ -244,6 +248,7 @@ class BagAccounting:
         self.check()
         d = dataclasses.asdict(self)
         d.pop("skipped_steps")
+        d.pop("per_step_records")
         d["skipped_total"] = sum(self.skipped.values())
         d["image_identity"] = IMAGE_IDENTITY + " (holds for every camera)"
         return d
@@ -319,12 +324,14 @@ class BagSource:
         many steps (0 = all); later sets are skipped as ``max_frames`` (the bag is still read to the
         end so that the accounting is complete). require_gt: False lets ``gt: auto`` fall back to
         ``none`` (steps without labels) when the bag has no ground truth, instead of refusing.
+        per_step_records: False keeps only the counts of skipped steps, not one record each
+        (``accounting.per_frame`` is then empty of skips; memory stays flat along any bag).
     """
 
     def __init__(self, path: str | Path, rig: CameraRig, *, topics: BagTopics | None = None,
                  sync: SyncSettings | None = None, cameras: list[str] | None = None,
                  depth_range: tuple[float, float] = (0.1, 80.0), gt_wait_s: float = 1.0, max_steps: int = 0,
-                 require_gt: bool = True):
+                 require_gt: bool = True, per_step_records: bool = True):
         self.max_steps = int(max_steps)
         self.topics = topics or BagTopics()
         self.sync_cfg = sync or SyncSettings.node_defaults()
@@ -391,7 +398,7 @@ class BagSource:
             self._expect_type(t.lidar, bm.POINT_CLOUD2)
         if t.tf_static in inv.topics:
             self._expect_type(t.tf_static, bm.TF_MESSAGE)
-        self.accounting = BagAccounting(cameras=list(present))
+        self.accounting = BagAccounting(cameras=list(present), per_step_records=per_step_records)
         self._read_extrinsics()
 
     # ------------------------------------------------------------------ setup
