@@ -451,14 +451,19 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
-def _with_carried_rows(rows: list[dict], order: list[str], previous: Path) -> list[dict]:
+def _with_carried_rows(rows: list[dict], order: list[str], previous: Path, costs: dict[str, dict]) -> list[dict]:
     """``rows`` plus the rows of the previous table (``previous`` JSON) that none of this machine's runs
-    cover (flagged ``carried``), in the config's row ``order``: results survive a fresh checkout."""
+    cover (flagged ``carried``), in the config's row ``order``: results survive a fresh checkout. Their
+    cost columns are this machine's (``costs`` by row name), measured like every other row's."""
     if not previous.is_file():
         return rows
     have = {r["name"] for r in rows}
     carried = [{**r, "carried": True} for r in json.loads(previous.read_text()).get("rows", [])
                if r["name"] in order and r["name"] not in have]
+    for r in carried:
+        c = costs.get(r["name"])
+        if c:
+            r.update(params=c["params"], gflops=c["gflops"], latency_ms=c["latency_ms"])
     return sorted(rows + carried, key=lambda r: order.index(r["name"]))
 
 
@@ -494,7 +499,8 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         if cost:
             row.update(params=cost["params"], gflops=cost["gflops"], latency_ms=cost["latency_ms"])
         rows.append(row)
-    rows = _with_carried_rows(rows, [n for n, _, _ in entries + reference], Path(ab.results).with_suffix(".json"))
+    rows = _with_carried_rows(rows, [n for n, _, _ in entries + reference], Path(ab.results).with_suffix(".json"),
+                              {n: costs[k] for n, _, k in entries + reference if costs.get(k)})
     finished = sum(r["seeds"] for r in rows if r["name"] != TEACHER_BEFORE_ROW)
     expected = len(entries) * len(ab.seeds)
     table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""),
