@@ -2,8 +2,9 @@
 
 For labelled training frames of a student run (its ``train_config.yaml``), the relative teacher's
 output fitted per image as the log-form output KD fits it (``output_kd_align: labels``: to the
-sparse LiDAR labels; relative least squares in disparity, clamped to the student's range), scored
-against the frame's dense rendered depth. Alongside, the students named with ``--student`` on the
+sparse LiDAR labels; least squares in disparity, clamped to the student's range), scored against
+the frame's dense rendered depth; also the same fit weighted ``g^2`` (relative residuals, what the
+loss did before) and the fit to the dense depth itself (an oracle). Alongside, the students named with ``--student`` on the
 same frames and pixels. Pixels are split into those with a LiDAR label and those without (where
 only the KD target supervises). AbsRel on pixels with rendered depth in (d_min, 80] m; reports,
 asserts nothing.
@@ -47,7 +48,9 @@ def main() -> int:
     teacher = load_teacher(cfg.teacher.path, grid_stride=cfg.teacher.grid_stride).eval()
     students = {str(s): load_student(s).eval() for s in a.student}
     d_min, d_max = cfg.model.d_min, cfg.model.d_max
-    names = ["KD target (teacher fitted to LiDAR)", "KD target (teacher fitted to dense GT: oracle)", *students]
+    fits = (("KD target (teacher fitted to LiDAR)", "lidar", 0), ("same, fit weighted g^2", "lidar", 2),
+            ("teacher fitted to dense GT (oracle)", "dense", 0))
+    names = [f[0] for f in fits] + list(students)
     sums = {n: {"lidar": [0.0, 0], "no_lidar": [0.0, 0]} for n in names}
     step = max(1, len(sparse) // a.frames)
     for i in range(0, step * a.frames, step):
@@ -61,9 +64,10 @@ def main() -> int:
             r = teacher(x)["output"].float()
             r = F.interpolate(r[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
             preds = {}
-            for name, depth, valid in ((names[0], lab, lab_ok), (names[1], gt, ok)):
+            for name, src, power in fits:
+                depth, valid = (lab, lab_ok) if src == "lidar" else (gt, ok)
                 gs = torch.where(valid, depth, torch.ones_like(depth))
-                sc, sh = align_scale_shift(r, 1.0 / gs, valid, weight=gs * gs)
+                sc, sh = align_scale_shift(r, 1.0 / gs, valid, weight=gs**power if power else None)
                 disp = (sc[:, None, None] * r + sh[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
                 preds[name] = 1.0 / disp
             for name, model in students.items():

@@ -54,8 +54,8 @@ class DistillConfig:
     output_kd_weight: float = cfg_field(1.0, min=0)
     output_kd_form: Literal["mad", "log"] = cfg_field(
         "mad", help="mad = |N(1/d_s) - N(r_t)| with median/MAD-normalised disparities (dominated by the road near the "
-                    "car); log = |log d_s - log d_t| with the teacher fitted to the student's disparity by relative "
-                    "least squares (every distance counts alike)")
+                    "car); log = |log d_s - log d_t| with the teacher fitted to the student's disparity by least "
+                    "squares in disparity (every distance counts alike)")
     output_kd_align: Literal["student", "labels"] = cfg_field(
         "student", help="log form only: what the teacher's relative output is fitted to per image. student = the "
                         "student's own disparity (structure only; scale from the labels alone); labels = on a frame "
