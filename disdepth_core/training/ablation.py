@@ -204,6 +204,22 @@ def _row_distill(ab: AblationConfig, row: AblationRow, seed: int) -> DistillConf
     return from_dict(DistillConfig, d, source=f"ablation row {row.name!r}", prefix="distill")
 
 
+def teacher_run_config(ab: AblationConfig, seed: int) -> TrainConfig:
+    """The teacher run of ``seed``: the teacher stage on ``teacher_dataset`` with the teacher budget."""
+    tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
+    return _run_cfg(tab, "teacher", _run_dir(ab, seed, "teacher"), seed, ab.teacher_budget,
+                    teacher_loss=ab.teacher_loss, teacher_sky_depth=ab.teacher_sky_depth)
+
+
+def row_run_config(ab: AblationConfig, row: AblationRow, seed: int, teacher: TeacherConfig) -> TrainConfig:
+    """The student run of ``row`` and ``seed`` distilling from ``teacher`` (a trained teacher's config)."""
+    rab = dataclasses.replace(ab, teacher=teacher,
+                              dataset=_override(ab.dataset, row.dataset, f"row {row.name!r} dataset"),
+                              model=_override(ab.model, row.model, f"row {row.name!r} model"))
+    return _run_cfg(rab, "student", _run_dir(ab, seed, _slug(row.name)), seed, ab.student_budget,
+                    distill=_row_distill(ab, row, seed))
+
+
 def run_ablation(
     ab: AblationConfig,
     *,
@@ -244,10 +260,7 @@ def run_ablation(
         if needs_teacher and ab.teacher_from and not _finished(teacher_run):
             adopt_teacher(Path(ab.teacher_from), teacher_run)
         if needs_teacher and not _finished(teacher_run) and time_left():
-            tab = dataclasses.replace(ab, dataset=_override(ab.dataset, ab.teacher_dataset, "teacher_dataset"))
-            train(_run_cfg(tab, "teacher", teacher_run, seed, ab.teacher_budget, teacher_loss=ab.teacher_loss,
-                           teacher_sky_depth=ab.teacher_sky_depth),
-                  progress=progress)
+            train(teacher_run_config(ab, seed), progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
         accl_run = _run_dir(ab, seed, "acclimate")
         if needs_acclimate and not _finished(accl_run) and time_left():
@@ -257,11 +270,7 @@ def run_ablation(
             run = _run_dir(ab, seed, _slug(row.name))
             if _finished(run) or not time_left():
                 continue
-            rab = dataclasses.replace(ab, teacher=teacher_cfg,
-                                      dataset=_override(ab.dataset, row.dataset, f"row {row.name!r} dataset"),
-                                      model=_override(ab.model, row.model, f"row {row.name!r} model"))
-            train(_run_cfg(rab, "student", run, seed, ab.student_budget, distill=_row_distill(ab, row, seed)),
-                  progress=progress)
+            train(row_run_config(ab, row, seed, teacher_cfg), progress=progress)
     table = write_table(ab, source)
     table["exported"] = [str(p) for p in export_students(ab, source)]
     t = export_teacher(ab, source)
