@@ -92,6 +92,14 @@ def test_a_missing_camera_is_named_with_the_way_out(tmp_path, frames, teachers, 
     assert "\n" not in err
 
 
+def test_a_bag_without_cameras_is_refused_listing_what_it_holds(tmp_path, frames, teachers, capsys):
+    bag = custom_bag(tmp_path / "chatter", frames, 0, topics_override={"/chatter": "std_msgs/msg/String"})
+    assert cli(["distill", str(bag), "--teacher", str(teachers[0]), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no camera topics" in err and "/chatter" in err and "\n" not in err
+    assert not (tmp_path / "o" / "student").exists()
+
+
 def test_missing_extrinsics_need_the_users_rig(tmp_path, frames, teachers, capsys):
     bag = custom_bag(tmp_path / "no_tf", frames, 10, tf_static=False)
     assert cli(["distill", str(bag), "--teacher", str(teachers[0]), "--out", str(tmp_path / "o")]) == 1
