@@ -34,7 +34,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from disdepth_core.config import load_config
     from disdepth_core.data.registry import build_dataset
-    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
+    from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
     from disdepth_core.models.checkpoint import load_student
     from disdepth_core.models.teacher import load_teacher
     from disdepth_core.training.config import TrainConfig
@@ -66,9 +66,8 @@ def main() -> int:
             preds = {}
             for name, src, power in fits:
                 depth, valid = (lab, lab_ok) if src == "lidar" else (gt, ok)
-                gs = torch.where(valid, depth, torch.ones_like(depth))
-                sc, sh = align_scale_shift(r, 1.0 / gs, valid, weight=gs**power if power else None)
-                disp = (sc[:, None, None] * r + sh[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
+                disp, _ = fit_teacher_disparity(r, depth, valid, d_min, d_max,
+                                                weight=depth.clamp_min(1e-6) ** power if power else None)
                 preds[name] = 1.0 / disp
             for name, model in students.items():
                 mc = model.config

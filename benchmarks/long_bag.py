@@ -17,20 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import time
 from pathlib import Path
 
 HEADER_FIRST = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/CameraInfo",
                 "sensor_msgs/msg/PointCloud2"}
-
-
-def with_stamp(raw: bytes, stamp_ns: int) -> bytes:
-    """``raw`` (CDR, starting with a Header) with its header stamp set to ``stamp_ns``."""
-    if len(raw) < 12 or raw[0] != 0 or raw[1] not in (0, 1):
-        raise ValueError("not a CDR message with a header")
-    fmt = "<iI" if raw[1] == 1 else ">iI"
-    return bytes(raw[:4]) + struct.pack(fmt, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000) + bytes(raw[12:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 shifted = t + k * cycle
                 if c.msgtype in HEADER_FIRST:
-                    header_t = bm.cdr_header_stamp_ns(raw)
-                    raw = with_stamp(raw, header_t + k * cycle)
+                    raw = bm.cdr_with_header_stamp(raw, bm.cdr_header_stamp_ns(raw) + k * cycle)
                 writer.write(conns[c.id], shifted, raw)
                 n += 1
         writer.close()

@@ -55,14 +55,32 @@ def stamp_ns(msg_header) -> int:
     return int(msg_header.stamp.sec) * 1_000_000_000 + int(msg_header.stamp.nanosec)
 
 
+def _cdr_stamp_format(raw: bytes) -> str | None:
+    """struct format of the header stamp (sec, nanosec) right after a plain CDR encapsulation, by its
+    byte order; None when ``raw`` is too short or not plain CDR."""
+    if len(raw) < 12 or raw[0] != 0 or raw[1] not in (0, 1):
+        return None
+    return "<iI" if raw[1] == 1 else ">iI"
+
+
 def cdr_header_stamp_ns(raw: bytes) -> int | None:
     """Header stamp (ns) of a serialised message that starts with a ``std_msgs/Header`` (Image,
     CameraInfo, PointCloud2), read from its first 12 bytes: works on a truncated, undecodable
     message. None when the CDR encapsulation or the stamp itself is not there."""
-    if len(raw) < 12 or raw[0] != 0 or raw[1] not in (0, 1):
+    fmt = _cdr_stamp_format(raw)
+    if fmt is None:
         return None
-    sec, nsec = struct.unpack("<iI" if raw[1] == 1 else ">iI", bytes(raw[4:12]))
+    sec, nsec = struct.unpack(fmt, bytes(raw[4:12]))
     return sec * 1_000_000_000 + nsec if nsec < 1_000_000_000 else None
+
+
+def cdr_with_header_stamp(raw: bytes, stamp_ns: int) -> bytes:
+    """``raw`` (a serialised message that starts with a ``std_msgs/Header``) with its header stamp set to
+    ``stamp_ns``, patched in place of the 8 stamp bytes: nothing else is decoded or changed."""
+    fmt = _cdr_stamp_format(raw)
+    if fmt is None:
+        raise DisdepthError("not a plain-CDR message with a header: its stamp cannot be set")
+    return bytes(raw[:4]) + struct.pack(fmt, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000) + bytes(raw[12:])
 
 
 # ----------------------------------------------------------------------------- builders

@@ -217,3 +217,16 @@ def test_lidar_ground_truth_names_missing_sweep(seq, frames, tmp_path):
     ds = SyntheticWorldDataset(tmp_path / "seq", gt="lidar")
     with pytest.raises(DisdepthError, match="000001.bin"):
         ds[1]
+
+
+def test_a_header_stamp_is_set_in_the_cdr_bytes_and_nothing_else_changes():
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    raw = bm.serialize(bm.image_msg(rgb, 1_500_000_000, "cam"))
+    out = bm.cdr_with_header_stamp(raw, 7_250_000_001)
+    assert bm.cdr_header_stamp_ns(out) == 7_250_000_001 and len(out) == len(raw)
+    msg = bm.deserialize(out, bm.IMAGE)
+    assert msg.header.frame_id == "cam" and np.array_equal(image_to_rgb(msg), rgb)
+    from disdepth_core.errors import DisdepthError
+
+    with pytest.raises(DisdepthError, match="plain-CDR"):
+        bm.cdr_with_header_stamp(raw[:8], 0)

@@ -47,8 +47,7 @@ def log(out: Path, msg: str) -> None:
 
 def seconds_per_step(run: Path) -> float:
     """From a probe run's log.csv (cumulative seconds per logged step): the time of the later steps."""
-    rows = [ln.split(",") for ln in (run / "log.csv").read_text().splitlines()[1:]]
-    head = (run / "log.csv").read_text().splitlines()[0].split(",")
+    head, *rows = (ln.split(",") for ln in (run / "log.csv").read_text().splitlines())
     i_step, i_s = head.index("step"), head.index("seconds")
     (s0, t0), (s1, t1) = (int(rows[0][i_step]), float(rows[0][i_s])), (int(rows[-1][i_step]), float(rows[-1][i_s]))
     return (t1 - t0) / max(1, s1 - s0)

@@ -26,7 +26,7 @@ dense depth, and 0.253 against 0.509 when fitted to the sparse LiDAR labels.
 
 Fitted to the student, the target can only reshape the student's structure, and on a labelled
 frame it may pull against the labels. Given the frame's metric labels (``label_depth``), the log
-form fits the teacher to *them* instead (same weighting, label pixels only) where a frame has
+form fits the teacher to *them* instead (the same fit, on the label pixels only) where a frame has
 enough of them: the target becomes a dense metric pseudo-label that agrees with the sparse
 labels where they are and carries the teacher's structure where they are not (sky and building
 tops included, clamped to the student's range).
@@ -63,6 +63,18 @@ def _teacher_at(teacher_output: torch.Tensor, size, teacher_is_disparity: bool) 
     return t if teacher_is_disparity else 1.0 / t.clamp_min(1e-6)
 
 
+def fit_teacher_disparity(
+    teacher_disp: torch.Tensor, ref_depth: torch.Tensor, valid: torch.Tensor, d_min: float, d_max: float,
+    weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's relative disparity (B, H, W) fitted per image by least squares onto ``1/ref_depth``
+    (metres) on ``valid`` (``weight`` optional, default none), clamped to ``[1/d_max, 1/d_min]``;
+    returns that target disparity (B, H, W) and the fitted scales (B,)."""
+    ref = torch.where(valid, ref_depth, torch.ones_like(ref_depth))
+    s, t = align_scale_shift(teacher_disp, 1.0 / ref, valid, weight=weight)
+    return (s[:, None, None] * teacher_disp + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min), s
+
+
 def relative_output_kd_log_loss(
     student_depth: torch.Tensor,
     teacher_output: torch.Tensor,
@@ -88,15 +100,13 @@ def relative_output_kd_log_loss(
     r = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
     m = torch.ones_like(d, dtype=torch.bool) if valid is None else valid
     with torch.no_grad():
-        s, t = align_scale_shift(r, 1.0 / d, m)
+        target_disp, _ = fit_teacher_disparity(r, d, m, d_min, d_max)
         if label_depth is not None and label_valid is not None:
             g = label_depth.float()
             lv = label_valid & (g > 0) & torch.isfinite(g)
-            gs = torch.where(lv, g, torch.ones_like(g))
-            s_l, t_l = align_scale_shift(r, 1.0 / gs, lv)
+            from_labels, s_l = fit_teacher_disparity(r, g, lv, d_min, d_max)
             use = (lv.flatten(1).sum(-1) >= min_label_pixels) & (s_l > 0)
-            s, t = torch.where(use, s_l, s), torch.where(use, t_l, t)
-        target_disp = (s[:, None, None] * r + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
+            target_disp = torch.where(use[:, None, None], from_labels, target_disp)
     err = (torch.log(d) + torch.log(target_disp)).abs()
     return (err * m).sum() / m.sum().clamp_min(1)
 

@@ -302,9 +302,9 @@ def adopt_teacher(weights: Path, run: Path) -> None:
 def export_teacher(ab: AblationConfig, source: str) -> Path | None:
     """Copy the first seed's finished teacher to ``ab.export_teacher`` as fp16 safetensors (a local
     Hugging Face directory that ``load_teacher`` reads) with its held-out eval and provenance."""
-    if not ab.export_teacher or (run_adopted := _run_dir(ab, ab.seeds[0], "teacher") / "adopted.json").is_file():
+    run = _run_dir(ab, ab.seeds[0], "teacher")
+    if not ab.export_teacher or (run / "adopted.json").is_file():
         return None  # an adopted teacher is exported already: it came from a weights directory
-    run = run_adopted.parent
     if not _finished(run):
         return None
     from ..models.teacher import load_teacher_model, save_teacher
@@ -336,8 +336,6 @@ def export_teacher(ab: AblationConfig, source: str) -> Path | None:
 
 def export_students(ab: AblationConfig, source: str) -> list[Path]:
     """Copy each ``export`` entry's finished student to its weights directory (fp16) with its eval."""
-    import shutil
-
     from ..models.checkpoint import load_student, save_student
 
     written = []
