@@ -77,6 +77,17 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
                                        "export_teacher": str(tmp_path / "w" / "teacher")})
     run_ablation(dense, progress=False)
     assert (tmp_path / "dense" / "seed0" / "teacher" / "eval" / "metrics.json").is_file()
+    # a run that continued a trained teacher exports that teacher's provenance under "init"
+    from disdepth_core.models.teacher_config import TeacherConfig
+    from disdepth_core.training.ablation import export_teacher
+
+    cont = dataclasses.replace(dense, teacher=TeacherConfig(path=str(tmp_path / "w" / "teacher")),
+                               export_teacher=str(tmp_path / "w" / "teacher"))
+    export_teacher(cont, "cfg.yaml", trained_by="python tools/train_corpus_teacher.py cfg.yaml --init w/teacher")
+    info = json.loads((tmp_path / "w" / "teacher" / "disdepth_teacher.json").read_text())
+    assert info["trained_by"].startswith("python tools/train_corpus_teacher.py")
+    assert info["init"]["from"] == str(tmp_path / "w" / "teacher")
+    assert info["init"]["trained_by"].startswith("disdepth ablate --config") and info["init"].get("init") is None
 
     # a shipped teacher adopted instead of trained: its weights and eval become the seed's teacher run
     adopt = from_dict(AblationConfig, {

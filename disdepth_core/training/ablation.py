@@ -299,9 +299,12 @@ def adopt_teacher(weights: Path, run: Path) -> None:
     shutil.copytree(weights / "eval", run / "eval")  # last: eval/metrics.json marks the run finished
 
 
-def export_teacher(ab: AblationConfig, source: str) -> Path | None:
+def export_teacher(ab: AblationConfig, source: str, trained_by: str = "") -> Path | None:
     """Copy the first seed's finished teacher to ``ab.export_teacher`` as fp16 safetensors (a local
-    Hugging Face directory that ``load_teacher`` reads) with its held-out eval and provenance."""
+    Hugging Face directory that ``load_teacher`` reads) with its held-out eval and provenance.
+
+    A run that continued a trained teacher (``ab.teacher.path`` set) records that teacher's own
+    provenance under ``init``; ``trained_by`` names the command (default: ``disdepth ablate``)."""
     run = _run_dir(ab, ab.seeds[0], "teacher")
     if not ab.export_teacher or (run / "adopted.json").is_file():
         return None  # an adopted teacher is exported already: it came from a weights directory
@@ -310,6 +313,10 @@ def export_teacher(ab: AblationConfig, source: str) -> Path | None:
     from ..models.teacher import load_teacher_model, save_teacher
 
     dst = Path(ab.export_teacher)
+    init = None
+    if ab.teacher.path:  # read before dst is replaced: the init may be the directory exported to
+        prov = Path(ab.teacher.path) / "disdepth_teacher.json"
+        init = {"from": ab.teacher.path, **(json.loads(prov.read_text()) if prov.is_file() else {})}
     if dst.exists():
         shutil.rmtree(dst)
     save_teacher(load_teacher_model(run / "teacher"), dst, fp16=True)
@@ -322,7 +329,8 @@ def export_teacher(ab: AblationConfig, source: str) -> Path | None:
         if (run / f).is_file():
             shutil.copy2(run / f, dst / "eval" / f)
     (dst / "disdepth_teacher.json").write_text(json.dumps({
-        "trained_by": f"disdepth ablate --config {source}", "seed": ab.seeds[0], "steps": ab.teacher_budget.steps,
+        "trained_by": trained_by or f"disdepth ablate --config {source}", "seed": ab.seeds[0],
+        "steps": ab.teacher_budget.steps, "init": init,
         "batch_size": ab.teacher_budget.batch_size, "output": "relative disparity (affine-invariant)",
         "loss": ab.teacher_loss, "sky_depth_m": ab.teacher_sky_depth or None,
         "grid_stride": ab.teacher.grid_stride,
