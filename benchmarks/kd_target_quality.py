@@ -11,6 +11,8 @@ asserts nothing.
 
     python benchmarks/kd_target_quality.py out/ablation_corpus/seed0/output_kd__log_form__fitted_to_labels \
         --student weights/student_supervised --student weights/student_distilled --frames 48
+
+``--teacher DIR`` scores another teacher (e.g. a continued one) on the same run's frames.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
     p.add_argument("--student", type=Path, action="append", default=[])
+    p.add_argument("--teacher", type=Path, default=None, help="score this teacher instead of the run's")
     p.add_argument("--frames", type=int, default=48, help="labelled samples (all cameras each)")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
@@ -45,7 +48,8 @@ def main() -> int:
     dense = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop", gt_source="render"),
                           split=cfg.dataset.split)
     assert len(sparse) == len(dense)
-    teacher = load_teacher(cfg.teacher.path, grid_stride=cfg.teacher.grid_stride).eval()
+    teacher_dir = a.teacher or cfg.teacher.path
+    teacher = load_teacher(teacher_dir, grid_stride=cfg.teacher.grid_stride).eval()
     students = {str(s): load_student(s).eval() for s in a.student}
     d_min, d_max = cfg.model.d_min, cfg.model.d_max
     fits = (("KD target (teacher fitted to LiDAR)", "lidar", 0), ("same, fit weighted g^2", "lidar", 2),
@@ -80,7 +84,7 @@ def main() -> int:
             for part, m in (("lidar", ok & lab_ok), ("no_lidar", ok & ~lab_ok)):
                 sums[name][part][0] += float(err[m].sum())
                 sums[name][part][1] += int(m.sum())
-    res = {"run": str(a.run), "frames": a.frames, "abs_rel": {
+    res = {"run": str(a.run), "teacher": str(teacher_dir), "frames": a.frames, "abs_rel": {
         n: {part: v[0] / max(1, v[1]) for part, v in parts.items()} | {"pixels": {k: v[1] for k, v in parts.items()}}
         for n, parts in sums.items()}}
     print(f"{'':52s} {'AbsRel on LiDAR pixels':>24s} {'AbsRel elsewhere':>18s}")
