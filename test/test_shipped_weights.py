@@ -75,7 +75,13 @@ def test_shipped_teacher_is_a_loadable_fp16_depth_anything_with_its_eval():
     info = json.loads((TEACHER / "disdepth_teacher.json").read_text())
     ev = json.loads((TEACHER / "eval" / "metrics.json").read_text())
     assert info["eval_held_out_affine_aligned"]["abs_rel"] == ev["metric"]["all"]["abs_rel"]
-    assert info["trained_by"] == f"disdepth ablate --config {SHIP_CONFIG.relative_to(REPO)}"
+    # trained by the ablation, or continued from such a teacher (each link names its command)
+    link = info
+    while link.get("init"):
+        assert link["trained_by"].startswith("python tools/train_corpus_teacher.py")
+        assert "--init" in link["trained_by"] and link["init"]["from"]
+        link = link["init"]
+    assert link["trained_by"] == f"disdepth ablate --config {SHIP_CONFIG.relative_to(REPO)}"
     t = load_teacher(TEACHER, grid_stride=info["grid_stride"])
     assert t.model_type == "depth_anything" and t.output_kind == "relative_disparity"
     assert all(p.dtype == torch.float32 for p in t.parameters())
