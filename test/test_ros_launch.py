@@ -94,6 +94,7 @@ class Launch:
     def ctrl_c(self, timeout: float = 30.0) -> tuple[int | None, list]:
         """SIGINT as Ctrl-C does (to the launch process); returns its exit code and what is still alive."""
         children = self.descendants()
+        self.signal_state = _signal_state(self.proc.pid)  # for the failure message: blocked/ignored/caught
         self.proc.send_signal(signal.SIGINT)
         try:
             code = self.proc.wait(timeout)
@@ -125,9 +126,20 @@ def reliable(depth=50):
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
+def _signal_state(pid: int) -> str:
+    """The launch process's signal masks from /proc (SigBlk/SigIgn/SigCgt), or '' where there is no /proc."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return ""
+    return " ".join(ln.replace("\t", "") for ln in lines if ln.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def assert_clean_exit(la: Launch) -> None:
     code, alive = la.ctrl_c()
-    assert not alive, f"left behind after Ctrl-C: {[p.cmdline() for p in alive]}\n{la.log()}"
+    handled = "user interrupted with ctrl-c" in la.log()
+    assert not alive, (f"left behind after Ctrl-C (launch logged the SIGINT: {handled}; "
+                       f"its signal state before: {la.signal_state}): {[p.cmdline() for p in alive]}\n{la.log()}")
     assert code == 0, f"ros2 launch exited {code}\n{la.log()}"
 
 
