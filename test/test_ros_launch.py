@@ -62,6 +62,11 @@ class Launch:
         run_env = {**env, **(extra_env or {})}
         for k in [k for k, v in run_env.items() if v is None]:
             del run_env[k]
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A shell that runs the suite in the background (`cmd &`) hands it SIGINT ignored, and an ignored
+            # signal survives exec: Python in `ros2 launch` then installs no SIGINT handler and the Ctrl-C
+            # below never reaches launch (its /proc SigIgn showed it). A user's Ctrl-C is never ignored.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.proc = subprocess.Popen(["ros2", "launch", "disdepth_ros", launch_file, *args], env=run_env,
                                      stdout=self._fh, stderr=subprocess.STDOUT, cwd=log.parent, start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
