@@ -14,8 +14,10 @@ The run resumes from its last checkpoint when called again with the same argumen
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
+from pathlib import Path
 
 from disdepth_core.config import load_config
 from disdepth_core.models.teacher_config import TeacherConfig
@@ -61,6 +63,10 @@ def main(argv: list[str]) -> int:
     if a.export:
         ab = dataclasses.replace(ab, export_teacher=a.export)
         cmd = "python tools/train_corpus_teacher.py " + shlex.join(argv)
+        prov = Path(a.export) / "disdepth_teacher.json"
+        if prov.is_file() and json.loads(prov.read_text()).get("trained_by") == cmd:
+            print(f"{a.export}: exported by this command already")  # again would record itself as its init
+            return 0
         print(f"exported to {export_teacher(ab, a.config, trained_by=cmd)}")
     return 0
 
