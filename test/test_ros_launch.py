@@ -70,6 +70,7 @@ class Launch:
         self.proc = subprocess.Popen(["ros2", "launch", "disdepth_ros", launch_file, *args], env=run_env,
                                      stdout=self._fh, stderr=subprocess.STDOUT, cwd=log.parent, start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
+        self.signal_state = ""  # set by ctrl_c: the launch process's signal masks, for failure messages
 
     def log(self) -> str:
         self._fh.flush()
@@ -99,7 +100,7 @@ class Launch:
     def ctrl_c(self, timeout: float = 30.0) -> tuple[int | None, list]:
         """SIGINT as Ctrl-C does (to the launch process); returns its exit code and what is still alive."""
         children = self.descendants()
-        self.signal_state = _signal_state(self.proc.pid)  # for the failure message: blocked/ignored/caught
+        self.signal_state = _signal_state(self.proc.pid)
         self.proc.send_signal(signal.SIGINT)
         try:
             code = self.proc.wait(timeout)

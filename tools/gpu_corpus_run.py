@@ -87,9 +87,9 @@ def main() -> int:
     from disdepth_core.training.ablation import (
         AblationConfig,
         StageBudget,
-        render_world,
         row_run_config,
         teacher_run_config,
+        with_rendered_world,
     )
 
     a.out.mkdir(parents=True, exist_ok=True)
@@ -99,12 +99,10 @@ def main() -> int:
 
     log(a.out, f"torch {torch.__version__}, cuda {torch.cuda.is_available()} "
                f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}, {os.cpu_count()} CPU cores")
-    world = dataclasses.replace(ab.world, workers=os.cpu_count() or 1)
-    train_root, val_root = render_world(world, progress=False)
+    ab = with_rendered_world(dataclasses.replace(ab, world=dataclasses.replace(ab.world, workers=os.cpu_count() or 1)),
+                             progress=False)
     log(a.out, f"corpus ready in {time.monotonic() - t_start:.0f} s")
-    ab = dataclasses.replace(ab, out_dir=str(a.work), device=a.device, teacher_cache="",
-                             dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
-                             val_dataset=dataclasses.replace(ab.val_dataset, root=str(val_root)))
+    ab = dataclasses.replace(ab, out_dir=str(a.work), device=a.device, teacher_cache="")
     deadline = time.monotonic() + a.minutes * 60
     results: dict = {"device": a.device, "torch": torch.__version__, "runs": {}}
 

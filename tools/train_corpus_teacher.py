@@ -26,8 +26,8 @@ from disdepth_core.training.ablation import (
     _finished,
     _run_dir,
     export_teacher,
-    render_world,
     teacher_run_config,
+    with_rendered_world,
 )
 from disdepth_core.training.trainer import train
 
@@ -46,9 +46,7 @@ def main(argv: list[str]) -> int:
 
     ab = load_config(AblationConfig, a.config)
     seed = a.seed if a.seed is not None else ab.seeds[0]
-    tr, va = render_world(ab.world)
-    ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(tr)),
-                             val_dataset=dataclasses.replace(ab.val_dataset, root=str(va)), seeds=[seed])
+    ab = dataclasses.replace(with_rendered_world(ab), seeds=[seed])
     optim = dataclasses.replace(ab.teacher_budget.optim, **({"lr": a.lr} if a.lr else {}),
                                 **({"warmup_steps": a.warmup} if a.warmup >= 0 else {}))
     ab = dataclasses.replace(ab, teacher_budget=dataclasses.replace(

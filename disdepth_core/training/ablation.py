@@ -90,6 +90,16 @@ def render_world(w: WorldData, progress: bool = True) -> tuple[Path, Path]:
     return root / "train", root / "val"
 
 
+def with_rendered_world(ab: AblationConfig, progress: bool = True) -> AblationConfig:
+    """``ab`` with its train/val datasets pointed at its world, rendered first where streets are
+    missing (``render_world``); ``ab`` itself when it has no world section."""
+    if ab.world is None:
+        return ab
+    train_root, val_root = render_world(ab.world, progress)
+    return dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
+                               val_dataset=dataclasses.replace(ab.val_dataset, root=str(val_root)))
+
+
 @dataclasses.dataclass
 class AblationRow:
     name: str = cfg_field(help="row label, e.g. '+ attentive KD'")
@@ -239,10 +249,7 @@ def run_ablation(
     from .trainer import train
 
     t0 = time.time()
-    if ab.world is not None:
-        train_root, val_root = render_world(ab.world)
-        ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=str(train_root)),
-                                 val_dataset=dataclasses.replace(ab.val_dataset, root=str(val_root)))
+    ab = with_rendered_world(ab)
 
     def time_left() -> bool:
         return stop_after_minutes is None or (time.time() - t0) / 60 < stop_after_minutes
