@@ -187,6 +187,53 @@ def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_one
     assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
 
 
+def test_best_export_never_picks_a_reference_row(tmp_path):
+    """A dense-label ceiling row is better by construction; 'best' picks among the deployable rows."""
+    from disdepth_core.models.checkpoint import read_student_meta, save_student
+    from disdepth_core.models.student import build_student
+    from disdepth_core.training.ablation import export_students
+    from disdepth_core.models.config import ModelConfig
+
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0],
+        "rows": [{"name": "supervised"}, {"name": "dense", "dataset": {"gt_source": "render"}, "reference": True},
+                 {"name": "+ CKD", "distill": {"ckd": True}}],
+        "export": [{"row": "best", "seed": 0, "to": str(tmp_path / "w" / "default")}]})
+    assert ab.rows[1].reference and not ab.rows[0].reference
+    tiny = build_student(ModelConfig(backbone="resnet18", input_size=(64, 96), num_bins=8,
+                                     decoder_channels=[8, 8, 8, 8])).eval()
+    for slug, ar in (("supervised", 0.18), ("dense", 0.08), ("ckd", 0.21)):
+        run = tmp_path / "runs" / "seed0" / slug
+        save_student(tiny, run / "student")
+        (run / "eval").mkdir()
+        (run / "eval" / "metrics.json").write_text(json.dumps(metrics(ar, 5.0, 0.5, 0.1)))
+    write_table(ab)
+    assert export_students(ab, "my.yaml") == [tmp_path / "w" / "default"]
+    meta = read_student_meta(tmp_path / "w" / "default")
+    assert meta["row"] == "supervised" and "dense" not in meta["chosen_by"]
+
+
+def test_an_adopted_teacher_is_adopted_again_when_the_weights_directory_changes(tmp_path):
+    """A continued teacher shipped into the same weights directory reaches the rows run after it."""
+    from disdepth_core.training.ablation import ensure_adopted
+
+    weights, run = tmp_path / "w", tmp_path / "runs" / "seed0" / "teacher"
+    (weights / "eval").mkdir(parents=True)
+    (weights / "config.json").write_text("{}")
+    (weights / "model.safetensors").write_bytes(b"v3")
+    (weights / "eval" / "metrics.json").write_text(json.dumps(metrics(0.19, 5.5, 0.73, 0.2)))
+    assert ensure_adopted(weights, run) and (run / "teacher" / "model.safetensors").read_bytes() == b"v3"
+    assert not ensure_adopted(weights, run)  # the same weights: nothing to do
+    (weights / "model.safetensors").write_bytes(b"v4")
+    (weights / "eval" / "metrics.json").write_text(json.dumps(metrics(0.17, 5.0, 0.76, 0.2)))
+    assert ensure_adopted(weights, run) and (run / "teacher" / "model.safetensors").read_bytes() == b"v4"
+    assert json.loads((run / "eval" / "metrics.json").read_text())["metric"]["all"]["abs_rel"] == pytest.approx(0.17)
+    trained = tmp_path / "runs" / "seed1" / "teacher"  # a teacher trained here is never replaced
+    (trained / "eval").mkdir(parents=True)
+    (trained / "eval" / "metrics.json").write_text("{}")
+    assert not ensure_adopted(weights, trained) and not (trained / "teacher").exists()
+
+
 def test_export_row_must_exist():
     with pytest.raises(ConfigError, match=r"export\[0\].row"):
         from_dict(AblationConfig, {"rows": [{"name": "supervised"}], "export": [{"row": "all", "to": "w"}]})

@@ -16,6 +16,7 @@ students (fp16 safetensors + config + their eval) to a weights directory, which 
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import json
 import math
 import shutil
@@ -109,12 +110,15 @@ class AblationRow:
                                                                    "for this row (e.g. unlabelled: keep)")
     model: dict[str, Any] = cfg_field(default_factory=dict, help="overrides of the student model for this row "
                                                                  "(e.g. lgconv_stages: [] for the LG-Conv pair)")
+    reference: bool = cfg_field(False, help="a reference row (e.g. dense labels on every street: what a perfect "
+                                            "teacher could give): in the table, never chosen as the 'best' export")
 
 
 @dataclasses.dataclass
 class ExportSpec:
     row: str = cfg_field(help="name of the row whose student is exported, or 'best': the finished row of "
-                              "this seed with the lowest held-out metric AbsRel (chosen on the held-out streets)")
+                              "this seed with the lowest held-out metric AbsRel (chosen on the held-out streets; "
+                              "reference rows are never chosen)")
     seed: int = cfg_field(0, min=0, help="which seed's run")
     to: str = cfg_field("", help="weights directory written (replaced) with the fp16 student and its eval")
 
@@ -264,8 +268,8 @@ def run_ablation(
     needs_acclimate = rows is None or any(r.distill.get("acclimated") for r in selected)
     for seed in (seeds if seeds is not None else ab.seeds):
         teacher_run = _run_dir(ab, seed, "teacher")
-        if needs_teacher and ab.teacher_from and not _finished(teacher_run):
-            adopt_teacher(Path(ab.teacher_from), teacher_run)
+        if needs_teacher and ab.teacher_from:
+            ensure_adopted(Path(ab.teacher_from), teacher_run)
         if needs_teacher and not _finished(teacher_run) and time_left():
             train(teacher_run_config(ab, seed), progress=progress)
         teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
@@ -284,6 +288,23 @@ def run_ablation(
     if t is not None:
         table["exported"].append(str(t))
     return table
+
+
+def ensure_adopted(weights: Path, run: Path) -> bool:
+    """Adopt ``weights`` as the teacher run ``run`` unless it is finished already: a run trained here is
+    kept, and a run adopted earlier is adopted again when the weights directory now holds other weights
+    (a continued teacher shipped since), so that new rows distil from the teacher the config names.
+    True when it (re)adopted."""
+    if _finished(run):
+        if not (run / "adopted.json").is_file():
+            return False
+        mine, theirs = run / "teacher" / "model.safetensors", weights / "model.safetensors"
+        if mine.is_file() and theirs.is_file() and filecmp.cmp(mine, theirs, shallow=False):
+            return False
+        print(f"{run}: {weights} holds other weights than the teacher adopted before; adopting them "
+              "(rows finished before keep their results)")
+    adopt_teacher(weights, run)
+    return True
 
 
 def adopt_teacher(weights: Path, run: Path) -> None:
@@ -359,10 +380,12 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
         row_name, chosen_by = e.row, "named in the export section"
         if e.row == BEST_ROW:
             done = [(json.loads((_run_dir(ab, e.seed, _slug(r.name)) / "eval" / "metrics.json").read_text())
-                     ["metric"]["all"]["abs_rel"], r.name) for r in ab.rows if _finished(_run_dir(ab, e.seed, _slug(r.name)))]
+                     ["metric"]["all"]["abs_rel"], r.name) for r in ab.rows
+                    if not r.reference and _finished(_run_dir(ab, e.seed, _slug(r.name)))]
             table = Path(ab.results).with_suffix(".json")
             carried = [(r["abs_rel"], r["name"]) for r in (json.loads(table.read_text())["rows"] if table.is_file()
-                                                          else []) if r.get("carried") and r["name"] in rows]
+                                                          else []) if r.get("carried") and r["name"] in rows
+                       and not rows[r["name"]].reference]
             if not done:
                 continue
             if carried and min(carried) < min(done):
