@@ -190,9 +190,9 @@ def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_one
 def test_best_export_never_picks_a_reference_row(tmp_path):
     """A dense-label ceiling row is better by construction; 'best' picks among the deployable rows."""
     from disdepth_core.models.checkpoint import read_student_meta, save_student
+    from disdepth_core.models.config import ModelConfig
     from disdepth_core.models.student import build_student
     from disdepth_core.training.ablation import export_students
-    from disdepth_core.models.config import ModelConfig
 
     ab = from_dict(AblationConfig, {
         "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0],
