@@ -211,6 +211,15 @@ def test_best_export_never_picks_a_reference_row(tmp_path):
     assert export_students(ab, "my.yaml") == [tmp_path / "w" / "default"]
     meta = read_student_meta(tmp_path / "w" / "default")
     assert meta["row"] == "supervised" and "dense" not in meta["chosen_by"]
+    # exported again unchanged: the committed files are left as they are (no churn in git)
+    assert export_students(ab, "my.yaml") == [tmp_path / "w" / "default"]
+    assert read_student_meta(tmp_path / "w" / "default") == meta
+    assert not (tmp_path / "w" / "default.exporting").exists()
+    # a different student replaces it
+    save_student(build_student(ModelConfig(backbone="resnet18", input_size=(64, 96), num_bins=8,
+                                           decoder_channels=[8, 8, 8, 16])).eval(), tmp_path / "runs" / "seed0" / "supervised" / "student")
+    export_students(ab, "my.yaml")
+    assert read_student_meta(tmp_path / "w" / "default")["saved_unix"] != meta["saved_unix"]
 
 
 def test_an_adopted_teacher_is_adopted_again_when_the_weights_directory_changes(tmp_path):

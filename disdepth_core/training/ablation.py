@@ -370,6 +370,27 @@ def export_teacher(ab: AblationConfig, source: str, trained_by: str = "") -> Pat
     return dst
 
 
+def _same_export(new: Path, old: Path) -> bool:
+    """Whether the weights directory ``old`` already holds what ``new`` holds (the same weights,
+    config, eval files and meta apart from the time it was saved)."""
+    from ..models.checkpoint import META_FILE
+
+    if not old.is_dir():
+        return False
+    files = sorted(f.relative_to(new) for f in new.rglob("*") if f.is_file())
+    if files != sorted(f.relative_to(old) for f in old.rglob("*") if f.is_file()):
+        return False
+    for f in files:
+        if f == Path(META_FILE):
+            a, b = (json.loads((d / f).read_text()) for d in (new, old))
+            a.pop("saved_unix", None), b.pop("saved_unix", None)
+            if a != b:
+                return False
+        elif not filecmp.cmp(new / f, old / f, shallow=False):
+            return False
+    return True
+
+
 def export_students(ab: AblationConfig, source: str) -> list[Path]:
     """Copy each ``export`` entry's finished student to its weights directory (fp16) with its eval."""
     from ..models.checkpoint import load_student, save_student
@@ -399,10 +420,10 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
         if not _finished(run):
             continue
         dst = Path(e.to)
-        if dst.exists():
-            shutil.rmtree(dst)
+        new = dst.with_name(dst.name + ".exporting")
+        shutil.rmtree(new, ignore_errors=True)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
-        save_student(load_student(run / "student"), dst, fp16=True, extra_meta={
+        save_student(load_student(run / "student"), new, fp16=True, extra_meta={
             "trained_by": f"disdepth ablate --config {source}", "row": row_name, "chosen_by": chosen_by,
             "seed": e.seed,
             "steps": ab.student_budget.steps, "batch_size": ab.student_budget.batch_size,
@@ -413,10 +434,16 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
             "eval_held_out": {"abs_rel": metrics["metric"]["all"]["abs_rel"], "rmse": metrics["metric"]["all"]["rmse"],
                               "a1": metrics["metric"]["all"]["a1"], "cross_view": metrics.get("cross_view")},
         })
-        (dst / "eval").mkdir()
+        (new / "eval").mkdir()
         for f in ("metrics.json", "report.md", "per_camera.png", "error_vs_distance.png", "mosaic_0.png"):
             if (run / "eval" / f).is_file():
-                shutil.copy2(run / "eval" / f, dst / "eval" / f)
+                shutil.copy2(run / "eval" / f, new / "eval" / f)
+        if _same_export(new, dst):  # the same student exported again: keep the committed files as they are
+            shutil.rmtree(new)
+        else:
+            if dst.exists():
+                shutil.rmtree(dst)
+            new.rename(dst)
         written.append(dst)
     return written
 
