@@ -243,6 +243,25 @@ def test_an_adopted_teacher_is_adopted_again_when_the_weights_directory_changes(
     assert not ensure_adopted(weights, trained) and not (trained / "teacher").exists()
 
 
+def test_a_teacher_adopted_by_two_seeds_is_one_teacher_in_the_table(tmp_path):
+    from disdepth_core.training.ablation import TEACHER_RAW_ROW
+
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0, 1],
+        "teacher_dataset": {"gt_source": "render"}, "rows": [{"name": "supervised"}]})
+    for seed in (0, 1):
+        run = tmp_path / "runs" / f"seed{seed}" / "teacher"
+        (run / "eval").mkdir(parents=True)
+        (run / "eval" / "metrics.json").write_text(json.dumps(metrics(0.16, 5.0, 0.79, 0.24)))
+        (run / "adopted.json").write_text(json.dumps({"teacher_from": "weights/teacher_synthetic"}))
+    rows = {r["name"]: r for r in write_table(ab)["rows"]}
+    assert rows[TEACHER_RAW_ROW]["seeds"] == 1
+    (tmp_path / "runs" / "seed1" / "teacher" / "adopted.json").unlink()  # two teachers trained here: two seeds
+    (tmp_path / "runs" / "seed1" / "teacher" / "eval" / "metrics.json").write_text(json.dumps(metrics(0.18, 5.2, 0.77, 0.25)))
+    rows = {r["name"]: r for r in write_table(ab)["rows"]}
+    assert rows[TEACHER_RAW_ROW]["seeds"] == 2 and rows[TEACHER_RAW_ROW]["abs_rel"] == pytest.approx(0.17)
+
+
 def test_export_row_must_exist():
     with pytest.raises(ConfigError, match=r"export\[0\].row"):
         from_dict(AblationConfig, {"rows": [{"name": "supervised"}], "export": [{"row": "all", "to": "w"}]})

@@ -556,7 +556,10 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         for seed in ab.seeds:
             f = base / f"seed{seed}" / sub / "metrics.json"
             if f.is_file():
-                metrics.append(json.loads(f.read_text()))
+                m = json.loads(f.read_text())
+                if (f.parent.parent / "adopted.json").is_file() and m in metrics:
+                    continue  # the same shipped teacher adopted by another seed: one teacher, not a second seed
+                metrics.append(m)
         if not metrics:
             continue
         row: dict[str, Any] = {"name": name, "seeds": len(metrics)}
