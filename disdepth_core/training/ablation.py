@@ -20,6 +20,7 @@ import filecmp
 import json
 import math
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -420,8 +421,9 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
         if not _finished(run):
             continue
         dst = Path(e.to)
-        new = dst.with_name(dst.name + ".exporting")
-        shutil.rmtree(new, ignore_errors=True)
+        dst.parent.mkdir(parents=True, exist_ok=True)  # a fresh name per export: two ablate processes may end at once
+        new = Path(tempfile.mkdtemp(prefix=f"{dst.name}.exporting-", dir=dst.parent))
+        new.chmod(0o755)  # mkdtemp's 0700 would become the weights directory's mode
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         save_student(load_student(run / "student"), new, fp16=True, extra_meta={
             "trained_by": f"disdepth ablate --config {source}", "row": row_name, "chosen_by": chosen_by,
