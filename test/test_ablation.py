@@ -187,6 +187,39 @@ def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_one
     assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
 
 
+
+def test_a_new_seed_on_a_fresh_checkout_adds_to_the_carried_seeds_of_its_row(tmp_path):
+    """The table keeps each seed's result: a machine that runs seed 2 of a row whose seeds 0 and 1 ran
+    elsewhere gets a three-seed row, not a one-seed row; a seed run here again replaces its carried record."""
+    import shutil
+
+    ab = from_dict(AblationConfig, {"out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"),
+                                    "seeds": [0, 1, 2], "rows": [{"name": "supervised"}]})
+
+    def run(seed, ar):
+        d = tmp_path / "runs" / f"seed{seed}" / "supervised" / "eval"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "metrics.json").write_text(json.dumps(metrics(ar, 5.0 + seed, 0.5, 0.1)))
+
+    run(0, 0.20)
+    run(1, 0.22)
+    write_table(ab)
+    shutil.rmtree(tmp_path / "runs")  # a fresh checkout: the committed table only
+    run(2, 0.30)
+    row = write_table(ab)["rows"][0]
+    assert row["seeds"] == 3 and row["carried_seeds"] == [0, 1] and "carried" not in row
+    assert row["abs_rel"] == pytest.approx(0.24) and row["abs_rel_spread"] == pytest.approx(0.05)
+    assert row["rmse"] == pytest.approx(6.0) and row["per_seed"]["2"]["abs_rel"] == pytest.approx(0.30)
+    assert "| supervised | 3 (seeds 0, 1 †) |" in (tmp_path / "t.md").read_text()
+    run(0, 0.10)  # seed 0 run here again: its new result, not the carried one
+    row = write_table(ab)["rows"][0]
+    assert row["carried_seeds"] == [1] and row["abs_rel"] == pytest.approx((0.10 + 0.22 + 0.30) / 3)
+    shutil.rmtree(tmp_path / "runs")
+    row = write_table(ab)["rows"][0]  # nothing here: the whole row carried, its seeds kept
+    assert row["carried"] and row["seeds"] == 3 and row["abs_rel"] == pytest.approx((0.10 + 0.22 + 0.30) / 3)
+    narrower = dataclasses.replace(ab, seeds=[0, 1])  # carried seeds outside the config's seeds are left out
+    assert write_table(narrower)["rows"][0]["seeds"] == 2
+
 def test_best_export_never_picks_a_reference_row(tmp_path):
     """A dense-label ceiling row is better by construction; 'best' picks among the deployable rows."""
     from disdepth_core.models.checkpoint import read_student_meta, save_student

@@ -525,20 +525,73 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
-def _with_carried_rows(rows: list[dict], order: list[str], previous: Path, costs: dict[str, dict]) -> list[dict]:
-    """``rows`` plus the rows of the previous table (``previous`` JSON) that none of this machine's runs
-    cover (flagged ``carried``), in the config's row ``order``: results survive a fresh checkout. Their
-    cost columns are this machine's (``costs`` by row name), measured like every other row's."""
-    if not previous.is_file():
-        return rows
+_SEED_KEYS = ("abs_rel", "rmse", "a1", "abs_rel_median_scaled", "cross_view")
+
+
+def _seed_record(m: dict) -> dict:
+    """One run's table entries from its ``eval/metrics.json`` (missing ones None)."""
+    return {"abs_rel": m["metric"]["all"]["abs_rel"], "rmse": m["metric"]["all"]["rmse"],
+            "a1": m["metric"]["all"]["a1"],
+            "abs_rel_median_scaled": m["median"]["all"]["abs_rel"] if "median" in m else None,
+            "cross_view": m.get("cross_view")}
+
+
+def _aggregate(row: dict) -> dict:
+    """``row`` with its seed count and, per table entry, mean and half-range over ``row["per_seed"]``."""
+    recs = list(row["per_seed"].values())
+    row["seeds"] = len(recs)
+    for k in _SEED_KEYS:
+        row[k], row[f"{k}_spread"] = _mean_spread([r.get(k) for r in recs])
+    return row
+
+
+def _with_carried_rows(rows: list[dict], order: list[str], previous: Path, costs: dict[str, dict],
+                       seeds: list[int]) -> list[dict]:
+    """``rows`` (each with this machine's ``per_seed`` records) merged with the previous table
+    (``previous`` JSON), so that results survive a fresh checkout, in the config's row ``order``:
+
+    - a row none of this machine's runs cover is carried whole (flagged ``carried``);
+    - a row run here for some seeds keeps the previous table's records of its other seeds (of the
+      config's ``seeds``), listed in ``carried_seeds``: a new seed adds to the row;
+    - a previous row without per-seed records (tables written before they were kept) cannot be
+      merged seed by seed and is replaced by the runs here.
+
+    Carried rows' cost columns are this machine's (``costs`` by row name), measured like every other row's."""
+    prev = {r["name"]: r for r in (json.loads(previous.read_text()).get("rows", []) if previous.is_file() else [])}
+    wanted = {str(s) for s in seeds}
     have = {r["name"] for r in rows}
-    carried = [{**r, "carried": True} for r in json.loads(previous.read_text()).get("rows", [])
-               if r["name"] in order and r["name"] not in have]
-    for r in carried:
-        c = costs.get(r["name"])
+    for r in rows:
+        old = prev.get(r["name"], {}).get("per_seed", {})
+        extra = {k: v for k, v in old.items() if k in wanted and k not in r["per_seed"]
+                 and v not in r["per_seed"].values()}  # an adopted teacher's record is one teacher
+        if extra:
+            r["per_seed"] = dict(sorted({**r["per_seed"], **extra}.items()))
+            r["carried_seeds"] = sorted(int(k) for k in extra)
+        _aggregate(r)
+    carried = []
+    for name, r in prev.items():
+        if name not in order or name in have:
+            continue
+        r = {**r, "carried": True}
+        if "per_seed" in r:
+            r["per_seed"] = {k: v for k, v in r["per_seed"].items() if k in wanted}
+            if not r["per_seed"]:
+                continue
+            _aggregate(r)
+        c = costs.get(name)
         if c:
             r.update(params=c["params"], gflops=c["gflops"], latency_ms=c["latency_ms"])
+        carried.append(r)
     return sorted(rows + carried, key=lambda r: order.index(r["name"]))
+
+
+def _carried_mark(row: dict) -> str:
+    """The table's seed-column mark: ' †' for a carried row, ' (seeds 0, 1 †)' for carried seeds."""
+    if row.get("carried"):
+        return " †"
+    if row.get("carried_seeds"):
+        return f" (seed{'s' if len(row['carried_seeds']) > 1 else ''} {', '.join(map(str, row['carried_seeds']))} †)"
+    return ""
 
 
 def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yaml") -> dict:
@@ -553,31 +606,24 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         entries.append((TEACHER_RAW_ROW, "teacher/eval", "teacher_raw"))
     reference = [(TEACHER_BEFORE_ROW, "acclimate/eval_teacher_before", "")]
     for name, sub, cost_key in entries + reference:
-        metrics = []
+        per_seed: dict[str, dict] = {}
         base = Path(ab.teacher_dir or ab.out_dir) if sub.startswith("teacher/") else root
         for seed in ab.seeds:
             f = base / f"seed{seed}" / sub / "metrics.json"
             if f.is_file():
-                m = json.loads(f.read_text())
-                if (f.parent.parent / "adopted.json").is_file() and m in metrics:
+                r = _seed_record(json.loads(f.read_text()))
+                if (f.parent.parent / "adopted.json").is_file() and r in per_seed.values():
                     continue  # the same shipped teacher adopted by another seed: one teacher, not a second seed
-                metrics.append(m)
-        if not metrics:
+                per_seed[str(seed)] = r
+        if not per_seed:
             continue
-        row: dict[str, Any] = {"name": name, "seeds": len(metrics)}
-        for k in ("abs_rel", "rmse", "a1"):
-            m, s = _mean_spread([x["metric"]["all"][k] for x in metrics])
-            row[k], row[f"{k}_spread"] = m, s
-        m, s = _mean_spread([x["median"]["all"]["abs_rel"] for x in metrics if "median" in x])
-        row["abs_rel_median_scaled"], row["abs_rel_median_scaled_spread"] = m, s
-        m, s = _mean_spread([x.get("cross_view") for x in metrics])
-        row["cross_view"], row["cross_view_spread"] = m, s
+        row: dict[str, Any] = {"name": name, "per_seed": per_seed}
         cost = costs.get(cost_key)
         if cost:
             row.update(params=cost["params"], gflops=cost["gflops"], latency_ms=cost["latency_ms"])
         rows.append(row)
     rows = _with_carried_rows(rows, [n for n, _, _ in entries + reference], Path(ab.results).with_suffix(".json"),
-                              {n: costs[k] for n, _, k in entries + reference if costs.get(k)})
+                              {n: costs[k] for n, _, k in entries + reference if costs.get(k)}, ab.seeds)
     finished = sum(r["seeds"] for r in rows if r["name"] != TEACHER_BEFORE_ROW)
     expected = len(entries) * len(ab.seeds)
     table = {"config": to_dict(ab), "rows": rows, "cost_conditions": costs.get("conditions", ""),
@@ -602,14 +648,15 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
         cost = (f"{r['params'] / 1e6:.2f} | {r['gflops']:.1f} | {r['latency_ms']:.0f}" if "params" in r
                 else " | | ")
         md.append(
-            f"| {r['name']} | {r['seeds']}{' †' if r.get('carried') else ''} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
+            f"| {r['name']} | {r['seeds']}{_carried_mark(r)} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
             f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['abs_rel_median_scaled']:.4f} ± "
             f"{r['abs_rel_median_scaled_spread']:.4f} | {r['cross_view']:.4f} ± "
             f"{r['cross_view_spread']:.4f} | {cost} |"
         )
-    if any(r.get("carried") for r in rows):
+    if any(r.get("carried") or r.get("carried_seeds") for r in rows):
         md += ["", "† carried over from the previous table: the runs of these rows are not on this machine "
-                   "(a row is recomputed from its runs as soon as one of its runs is here)."]
+                   "(a row is recomputed from its runs as soon as one of its runs is here); "
+                   "\"(seeds k †)\": only those seeds' results are carried, the others were run here."]
     md_path = stem.with_suffix(".md")
     old = md_path.read_text() if md_path.is_file() else ""
     if NOTES_MARKER in old:  # a hand-written reading of the table below the marker survives regeneration
