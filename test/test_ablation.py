@@ -220,6 +220,31 @@ def test_a_new_seed_on_a_fresh_checkout_adds_to_the_carried_seeds_of_its_row(tmp
     narrower = dataclasses.replace(ab, seeds=[0, 1])  # carried seeds outside the config's seeds are left out
     assert write_table(narrower)["rows"][0]["seeds"] == 2
 
+
+def test_best_export_weighs_a_carried_row_by_the_export_seeds_own_result(tmp_path):
+    """A row whose seed 0 ran elsewhere competes for the seed-0 'best' export with its seed-0 result, not its
+    mean over seeds: here its mean (0.20) is worse than the row run here (0.19), its seed 0 (0.15) better."""
+    import shutil
+
+    from disdepth_core.training.ablation import export_students
+
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0, 1],
+        "rows": [{"name": "supervised"}, {"name": "+ CKD", "distill": {"ckd": True}}],
+        "export": [{"row": "best", "seed": 0, "to": str(tmp_path / "w" / "default")}]})
+    for seed, ar in ((0, 0.15), (1, 0.25)):
+        d = tmp_path / "runs" / f"seed{seed}" / "ckd" / "eval"
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(metrics(ar, 5.0, 0.5, 0.1)))
+    write_table(ab)
+    shutil.rmtree(tmp_path / "runs")
+    d = tmp_path / "runs" / "seed0" / "supervised" / "eval"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(metrics(0.19, 5.0, 0.5, 0.1)))
+    rows = {r["name"]: r for r in write_table(ab)["rows"]}
+    assert rows["+ CKD"]["carried"] and rows["+ CKD"]["abs_rel"] == pytest.approx(0.20)
+    assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
+
 def test_best_export_never_picks_a_reference_row(tmp_path):
     """A dense-label ceiling row is better by construction; 'best' picks among the deployable rows."""
     from disdepth_core.models.checkpoint import read_student_meta, save_student

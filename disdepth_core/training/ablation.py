@@ -405,9 +405,14 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
                      ["metric"]["all"]["abs_rel"], r.name) for r in ab.rows
                     if not r.reference and _finished(_run_dir(ab, e.seed, _slug(r.name)))]
             table = Path(ab.results).with_suffix(".json")
-            carried = [(r["abs_rel"], r["name"]) for r in (json.loads(table.read_text())["rows"] if table.is_file()
-                                                          else []) if r.get("carried") and r["name"] in rows
-                       and not rows[r["name"]].reference]
+            carried = []  # rows whose export seed ran on another machine: that seed's result (a whole
+            for r in (json.loads(table.read_text())["rows"] if table.is_file() else []):  # legacy row: its mean)
+                if r["name"] not in rows or rows[r["name"]].reference or _finished(_run_dir(ab, e.seed, _slug(r["name"]))):
+                    continue
+                if str(e.seed) in r.get("per_seed", {}):
+                    carried.append((r["per_seed"][str(e.seed)]["abs_rel"], r["name"]))
+                elif r.get("carried") and "per_seed" not in r:
+                    carried.append((r["abs_rel"], r["name"]))
             if not done:
                 continue
             if carried and min(carried) < min(done):
