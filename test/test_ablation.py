@@ -187,7 +187,6 @@ def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_one
     assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
 
 
-
 def test_a_new_seed_on_a_fresh_checkout_adds_to_the_carried_seeds_of_its_row(tmp_path):
     """The table keeps each seed's result: a machine that runs seed 2 of a row whose seeds 0 and 1 ran
     elsewhere gets a three-seed row, not a one-seed row; a seed run here again replaces its carried record."""
@@ -244,6 +243,7 @@ def test_best_export_weighs_a_carried_row_by_the_export_seeds_own_result(tmp_pat
     rows = {r["name"]: r for r in write_table(ab)["rows"]}
     assert rows["+ CKD"]["carried"] and rows["+ CKD"]["abs_rel"] == pytest.approx(0.20)
     assert export_students(ab, "my.yaml") == [] and not (tmp_path / "w" / "default").exists()
+
 
 def test_best_export_never_picks_a_reference_row(tmp_path):
     """A dense-label ceiling row is better by construction; 'best' picks among the deployable rows."""
