@@ -63,3 +63,11 @@ def test_regression_head_pooled_lgconv_onnx_parity():
     cfg = ModelConfig(backbone="mobilenetv2", head="regression", lgconv_stages=[3, 4], lgconv_pool=2,
                       input_size=(H, W), decoder_channels=[8, 16, 16, 24])
     assert export_and_compare(build_student(cfg), torch.randn(1, 3, H, W)) < 1e-4
+
+
+def test_log_spaced_gapped_bins_onnx_parity():
+    """The head variant CKD's rows train (model.bin_spacing: log, bin_gaps) exports too (exp, slice)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="mobilenetv2", bin_spacing="log", bin_gaps=True, input_size=(H, W),
+                      decoder_channels=[8, 16, 16, 24], num_bins=16)
+    assert export_and_compare(build_student(cfg), torch.randn(1, 3, H, W)) < 1e-4

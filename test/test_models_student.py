@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from disdepth_core.config import from_dict, load_config
 from disdepth_core.errors import ConfigError
 from disdepth_core.models import ModelConfig, build_student, list_backbones
+from disdepth_core.models.checkpoint import load_student, save_student
 from disdepth_core.models.fuse import fold_batchnorm
 from disdepth_core.models.heads import DepthBinHead
 from disdepth_core.models.local_global_conv import LocalGlobalConv
@@ -65,6 +67,61 @@ def test_bin_centers_strictly_increasing_inside_range():
             assert c.shape == (4, 128)
             assert (c.diff(dim=1) > 0).all()
             assert (c > 0.5).all() and (c < 80.0).all()
+
+
+def test_bin_gaps_let_centres_pack_a_sub_range(tmp_path):
+    """Without gaps the first bin starts at d_min, so c1 - c0 >= c0 - d_min; with gaps (N + 2 widths) the
+    centres can sit under 0.5 m apart from 3 m on, which CKD's disparity-uniform teacher bins ask for near the car."""
+    n, d_min, d_max = 16, 0.5, 80.0
+    plain = DepthBinHead([8, 8, 8, 32], num_bins=n, d_min=d_min, d_max=d_max)
+    with torch.no_grad():
+        for p in plain.widths.parameters():
+            p.normal_(0, 1).mul_(3.0)
+        c = plain.bin_centers(torch.randn(8, 32, 2, 3))
+    assert ((c[:, 1] - c[:, 0]) >= (c[:, 0] - d_min) - 1e-4).all()
+    gapped = DepthBinHead([8, 8, 8, 32], num_bins=n, d_min=d_min, d_max=d_max, gaps=True)
+    assert gapped.widths[-1].out_features == n + 2
+    widths = torch.tensor([2.35] + [0.3] * n + [d_max - d_min - 2.35 - 0.3 * n])
+    with torch.no_grad():
+        gapped.widths[-1].weight.zero_()
+        gapped.widths[-1].bias.copy_(widths.log())
+        c = gapped.bin_centers(torch.randn(2, 32, 2, 3))
+    assert c.shape == (2, n)
+    assert abs(float(c[0, 0]) - 3.0) < 0.15 and float(c[0, 1] - c[0, 0]) < 0.5  # the width floor adds ~0.08 m
+    assert (c.diff(dim=1) > 0).all() and (c > d_min).all() and (c < d_max).all()
+    cfg = tiny_cfg(bin_gaps=True)
+    model = build_student(cfg).eval()
+    x = torch.randn(1, 3, H, W)
+    with torch.no_grad():
+        out = model(x, return_aux=True)
+        assert out["bin_centers"].shape == (1, cfg.num_bins)
+        save_student(model, tmp_path / "s")  # the option travels in the checkpoint's config.yaml
+        back = load_student(tmp_path / "s")
+        assert back.config.bin_gaps and torch.allclose(back(x), out["depth"], atol=1e-5)
+
+
+def test_log_spaced_bins_are_geometric_and_pack_near_the_car():
+    """``spacing="log"``: uniform logits give geometric centres (constant ratio); with gaps, 0.1 m apart from 3 m."""
+    n, d_min, d_max = 16, 0.5, 80.0
+    head = DepthBinHead([8, 8, 8, 32], num_bins=n, d_min=d_min, d_max=d_max, spacing="log")
+    with torch.no_grad():
+        head.widths[-1].weight.zero_()
+        head.widths[-1].bias.zero_()
+        c = head.bin_centers(torch.randn(1, 32, 2, 3))[0]
+    ratio = c[1:] / c[:-1]
+    assert torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-5)
+    assert torch.allclose(c[0], torch.tensor(d_min * (d_max / d_min) ** (0.5 / n)), rtol=1e-5)
+    gapped = DepthBinHead([8, 8, 8, 32], num_bins=n, d_min=d_min, d_max=d_max, gaps=True, spacing="log")
+    log_w = [math.log(2.95 / d_min)] + [math.log(3.1 / 3.0)] * n
+    log_w.append(math.log(d_max / d_min) - sum(log_w))
+    with torch.no_grad():
+        gapped.widths[-1].weight.zero_()
+        gapped.widths[-1].bias.copy_(torch.tensor(log_w).log())
+        c = gapped.bin_centers(torch.randn(1, 32, 2, 3))[0]
+    assert abs(float(c[0]) - 3.0) < 0.1 and float(c[1] - c[0]) < 0.2
+    assert (c.diff() > 0).all() and (c > d_min).all() and (c < d_max).all()
+    with pytest.raises(ValueError, match="spacing"):
+        DepthBinHead([8, 8, 8, 32], num_bins=n, d_min=d_min, d_max=d_max, spacing="linear")
 
 
 def test_regression_head_range():

@@ -37,6 +37,14 @@ class ModelConfig:
     )
     head: Literal["bins", "regression"] = cfg_field("bins", help="depth-bin head or plain regression (ablation)")
     num_bins: int = cfg_field(64, min=2, help="number of depth bins (bins head)")
+    bin_gaps: bool = cfg_field(
+        False, help="bins head: an unused gap before the first and after the last bin, so the adaptive centres "
+        "may span any sub-range of [d_min, d_max] (without it the first bin starts at d_min, the last ends at d_max)"
+    )
+    bin_spacing: Literal["metric", "log"] = cfg_field(
+        "metric", help="bins head: the predicted widths are in metres or in log depth (log: near bins narrow, far "
+        "bins wide at the same softmax logits, the layout CKD's disparity-uniform teacher bins ask for)"
+    )
     d_min: float = cfg_field(0.5, gt=0, help="smallest predictable depth, metres")
     d_max: float = cfg_field(80.0, gt=0, help="largest predictable depth, metres")
     input_size: tuple[int, int] = cfg_field(

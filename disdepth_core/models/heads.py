@@ -2,12 +2,19 @@
 
 - :class:`DepthBinHead` (AdaBins-style): per-pixel logits over N bins (1x1 conv) from the finest decoder
   level; per-image bin widths ``w = (d_max - d_min) * softmax(MLP(GAP(d32)))`` from the coarsest;
-  centres from cumulative widths; depth ``sum_i p_i c_i``.
+  centres from cumulative widths; depth ``sum_i p_i c_i``. With ``gaps`` the MLP predicts N + 2 widths and
+  the first and last are unused gaps, so the centres may span any sub-range of ``[d_min, d_max]``: without
+  them the first bin starts at d_min and the last ends at d_max, so the first centre is at least half the
+  first bin's width above d_min (a first centre at 3 m forces the second above 5.5 m). With
+  ``spacing="log"`` the widths partition ``[log d_min, log d_max]`` and the centres are
+  ``exp(edge - w / 2)`` (geometric bin centres).
 - :class:`RegressionHead` (ablation): ``d_min + (d_max - d_min) * sigmoid(conv1x1(d4))`` (METHOD says
   ``sigmoid * d_max``; the offset keeps both heads inside the same [d_min, d_max]).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -25,22 +32,35 @@ class DepthBinHead(nn.Module):
     ``(d_min, d_max)``; h, w = the finest decoder level (stride 4).
     """
 
-    def __init__(self, channels: list[int], num_bins: int, d_min: float, d_max: float) -> None:
+    def __init__(self, channels: list[int], num_bins: int, d_min: float, d_max: float, *, gaps: bool = False,
+                 spacing: str = "metric") -> None:
         super().__init__()
+        if spacing not in ("metric", "log"):
+            raise ValueError(f"DepthBinHead: spacing must be 'metric' or 'log', got {spacing!r}")
         self.num_bins = num_bins
+        self.gaps = bool(gaps)
+        self.spacing = spacing
         self.d_min = float(d_min)
         self.d_max = float(d_max)
         # The decoder ends in a 3x3 conv-BN-ReLU at stride 4, so a 1x1 conv suffices here (cheap at H/4).
         self.logits = nn.Conv2d(channels[0], num_bins, 1)
         hidden = max(64, channels[3])
-        self.widths = nn.Sequential(nn.Linear(channels[3], hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_bins))
+        self.widths = nn.Sequential(nn.Linear(channels[3], hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_bins + 2 * self.gaps))
 
     def bin_centers(self, coarse: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) coarsest decoder feature -> (B, N) centres in metres."""
         w = torch.softmax(self.widths(coarse.mean(dim=(2, 3))), dim=1)
-        w = (w + _WIDTH_EPS) / (1.0 + self.num_bins * _WIDTH_EPS) * (self.d_max - self.d_min)
-        edges = self.d_min + torch.cumsum(w, dim=1)  # right edges, last == d_max
-        return edges - 0.5 * w
+        n = w.shape[1]  # N, or N + 2 with the two gaps
+        if self.spacing == "log":
+            lo, hi = math.log(self.d_min), math.log(self.d_max)
+        else:
+            lo, hi = self.d_min, self.d_max
+        w = (w + _WIDTH_EPS) / (1.0 + n * _WIDTH_EPS) * (hi - lo)
+        edges = lo + torch.cumsum(w, dim=1)  # right edges, last == hi
+        centres = edges - 0.5 * w
+        if self.spacing == "log":
+            centres = torch.exp(centres)
+        return centres[:, 1:-1] if self.gaps else centres
 
     def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         # fp32 under autocast: bf16 centres/probabilities quantise the depth (1-3 % error, a few
@@ -72,7 +92,7 @@ class RegressionHead(nn.Module):
 def build_head(cfg, channels: list[int]) -> nn.Module:
     """The head named by ``cfg.head`` (a ModelConfig)."""
     if cfg.head == "bins":
-        return DepthBinHead(channels, cfg.num_bins, cfg.d_min, cfg.d_max)
+        return DepthBinHead(channels, cfg.num_bins, cfg.d_min, cfg.d_max, gaps=cfg.bin_gaps, spacing=cfg.bin_spacing)
     return RegressionHead(channels, cfg.d_min, cfg.d_max)
 
 
