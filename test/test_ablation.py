@@ -50,6 +50,7 @@ def test_shipped_ablation_config_loads_and_seeds_must_differ(repo_root, tmp_path
         from_dict(AblationConfig, {"world": {"train_seeds": [1, 2], "val_seeds": [2]}})
 
 
+@pytest.mark.slow  # 2 min; the carried-seed and best-export tests below also run tiny ablations end to end
 def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp_path):
     """End to end at a tiny size: render, teacher, acclimation, two rows, a second ablation with
     sparse LiDAR supervision reusing the first one's teacher, export of the chosen students."""

@@ -19,9 +19,11 @@ def demo(*args, timeout=300):
                           timeout=timeout, env=env, cwd=REPO)
 
 
+@pytest.mark.slow  # 96 s; the shipped-student demo test below runs the same job in the default suite
 @pytest.mark.ros
 def test_demo_end_to_end_with_a_student(tmp_path):
-    """CI smoke run of the main job at a tiny size: synthetic bag -> bag_player -> node -> evaluation."""
+    """Smoke run of the main job at a tiny size: synthetic bag -> bag_player -> node -> evaluation; a
+    second run reuses the bag."""
     import torch
 
     from disdepth_core.models.checkpoint import save_student
