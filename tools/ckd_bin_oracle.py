@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 
 import torch
@@ -36,24 +35,18 @@ from disdepth_core.config import load_config
 from disdepth_core.data.registry import build_dataset
 from disdepth_core.evaluation.evaluate import DISTANCE_BINS
 from disdepth_core.losses import scale_invariant_depth, soft_bin_targets
+from disdepth_core.models.heads import bin_centres_from_width_logits
 from disdepth_core.models.teacher import load_teacher
 from disdepth_core.training.ablation import AblationConfig
 from disdepth_core.training.stages import normalise
 
-EPS = 1e-3  # the head's width floor (heads._WIDTH_EPS)
-
 
 def centres(theta: torch.Tensor, kind: str, d_min: float, d_max: float) -> torch.Tensor:
-    """theta (B, N, or N + 2 with gaps) -> centres (B, N) metres, increasing (the head's formula)."""
+    """theta (B, N, or N + 2 with gaps) -> centres (B, N) metres, increasing (the head's own formula)."""
     if kind == "free":
         return d_min + torch.cumsum(F.softplus(theta), dim=1)
-    lo, hi = (math.log(d_min), math.log(d_max)) if kind.startswith("log") else (d_min, d_max)
-    n = theta.shape[1]
-    w = (torch.softmax(theta, dim=1) + EPS) / (1.0 + n * EPS) * (hi - lo)
-    c = lo + torch.cumsum(w, dim=1) - 0.5 * w
-    if kind.startswith("log"):
-        c = torch.exp(c)
-    return c[:, 1:-1] if kind.endswith("gaps") else c
+    return bin_centres_from_width_logits(theta, d_min, d_max, gaps=kind.endswith("gaps"),
+                                         spacing="log" if kind.startswith("log") else "metric")
 
 
 def fit(p_t, gt, valid, kind, d_min, d_max, iters=1000):

@@ -24,6 +24,25 @@ from torch import nn
 _WIDTH_EPS = 1e-3
 
 
+def bin_centres_from_width_logits(width_logits: torch.Tensor, d_min: float, d_max: float, *, gaps: bool = False,
+                                  spacing: str = "metric") -> torch.Tensor:
+    """Width logits (B, N, or N + 2 with ``gaps``) -> bin centres (B, N) in metres, strictly increasing.
+
+    Softmax widths (floored at ``_WIDTH_EPS``) partition ``[d_min, d_max]`` (metres) or
+    ``[log d_min, log d_max]`` (``spacing="log"``); centres are the bins' midpoints there.
+    With ``gaps`` the first and last widths are unused gaps.
+    """
+    w = torch.softmax(width_logits, dim=1)
+    n = w.shape[1]
+    lo, hi = (math.log(d_min), math.log(d_max)) if spacing == "log" else (d_min, d_max)
+    w = (w + _WIDTH_EPS) / (1.0 + n * _WIDTH_EPS) * (hi - lo)
+    edges = lo + torch.cumsum(w, dim=1)  # right edges, last == hi
+    centres = edges - 0.5 * w
+    if spacing == "log":
+        centres = torch.exp(centres)
+    return centres[:, 1:-1] if gaps else centres
+
+
 class DepthBinHead(nn.Module):
     """Adaptive depth bins.
 
@@ -49,18 +68,8 @@ class DepthBinHead(nn.Module):
 
     def bin_centers(self, coarse: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) coarsest decoder feature -> (B, N) centres in metres."""
-        w = torch.softmax(self.widths(coarse.mean(dim=(2, 3))), dim=1)
-        n = w.shape[1]  # N, or N + 2 with the two gaps
-        if self.spacing == "log":
-            lo, hi = math.log(self.d_min), math.log(self.d_max)
-        else:
-            lo, hi = self.d_min, self.d_max
-        w = (w + _WIDTH_EPS) / (1.0 + n * _WIDTH_EPS) * (hi - lo)
-        edges = lo + torch.cumsum(w, dim=1)  # right edges, last == hi
-        centres = edges - 0.5 * w
-        if self.spacing == "log":
-            centres = torch.exp(centres)
-        return centres[:, 1:-1] if self.gaps else centres
+        return bin_centres_from_width_logits(self.widths(coarse.mean(dim=(2, 3))), self.d_min, self.d_max,
+                                             gaps=self.gaps, spacing=self.spacing)
 
     def forward(self, decoder_features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         # fp32 under autocast: bf16 centres/probabilities quantise the depth (1-3 % error, a few
