@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?= --durations=15
+# Two pytest-xdist workers (one per core on the 2-core machines here), each test file on one worker
+# (its module fixtures built once); PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 # Upstream launch/launch_ros/ros2cli as wheels: test tools for `ros2 launch` in the suite, installed
 # only where this directory exists (CI has it; users have these tools from their ROS install).
 ROS2_CLI_WHEELS ?= ../shared/wheels/ros2-cli

@@ -58,6 +58,7 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",  # make test runs two workers (one per core here)
             "ruff>=0.6",
             "colcon-common-extensions>=0.3",
             "psutil>=5.9",  # ros2topic needs it; launch tests check that no process is left behind

@@ -32,8 +32,15 @@ def ros_env(domain_id: int) -> dict[str, str]:
 
 
 def pick_domain_id() -> int:
-    # 1..100 (valid on Linux with default ports); random + pid so parallel runs rarely collide
-    return 1 + (os.getpid() * 7 + random.randrange(1000)) % 100
+    """A DDS domain in 1..100 (valid on Linux with the default ports), random + pid so parallel runs
+    rarely collide. Under pytest-xdist (``make test`` runs 2 workers) each worker draws from its own
+    slice of that range, so two workers' nodes never share a domain."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or "1")
+    count = min(max(count, 1), 100)
+    index = int(worker[2:]) % count if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = 100 // count
+    return 1 + index * span + (os.getpid() * 7 + random.randrange(1000)) % span
 
 
 class Child:
