@@ -43,6 +43,9 @@ def candidates(out: dict) -> dict[str, torch.Tensor]:
     res["one_minus_entropy"] = 1.0 - entropy
     res["max_prob"] = p.max(1).values
     res["inverse_abs_spread_m"] = 1.0 / (1.0 + spread * d)
+    # the spread in log depth (the natural scale of a log-spaced head): exp(-sigma_log)
+    logc, logd = c.clamp_min(1e-6).log(), d.clamp_min(1e-6).log()
+    res["inverse_log_spread"] = torch.exp(-((p * (logc[:, :, None, None] - logd[:, None]) ** 2).sum(1)).sqrt())
     # not confidences: how much of the ranking the predicted depth alone gives, either way round
     res["depth_only_nearer"] = 1.0 / (1.0 + d)
     res["depth_only_farther"] = d / (1.0 + d)
