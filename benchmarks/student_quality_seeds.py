@@ -84,9 +84,9 @@ def main() -> int:
                               + f" / boxes {r['ood']['abs_rel']:.4f}" for s, r in sorted(seeds.items()))
         for row, seeds in rows.items()) + " (drives " + " / ".join(drives) + ")."]
     if a.twin:
-        dist, twin = a.twin.split(":", 1)
+        dist, _, twin = a.twin.partition(":")
         if dist not in rows or twin not in rows:
-            print(f"--twin {a.twin!r}: rows are {sorted(rows)}", file=sys.stderr)
+            print(f"--twin {a.twin!r}: expected DISTILLED_ROW:TWIN_ROW, two of the rows {sorted(rows)}", file=sys.stderr)
             return 2
         red = {s: {d: 1 - rows[dist][s]["drives"][d]["abs_rel"] / rows[twin][s]["drives"][d]["abs_rel"]
                    for d in drives} for s in sorted(set(rows[dist]) & set(rows[twin]))}
