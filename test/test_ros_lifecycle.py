@@ -67,14 +67,18 @@ class Lifecycle:
         print(f"{client.srv_name}: no answer in {seconds} s (lost response {self.lost})")
         return None
 
-    def state(self, timeout: float = 60.0, attempt: float = 10.0) -> str:
-        from lifecycle_msgs.srv import GetState
-
+    def query(self, client, request, timeout: float = 60.0, attempt: float = 10.0):
+        """The response to an idempotent request (a query, setting parameters), resent until answered."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (res := self._ask(self.get, GetState.Request(), attempt)) is not None:
-                return res.current_state.label
-        raise AssertionError(f"{self.get.srv_name}: no answer in {timeout} s")
+            if (res := self._ask(client, request, attempt)) is not None:
+                return res
+        raise AssertionError(f"{client.srv_name}: no answer in {timeout} s")
+
+    def state(self) -> str:
+        from lifecycle_msgs.srv import GetState
+
+        return self.query(self.get, GetState.Request()).current_state.label
 
     def transition(self, label: str, answer: float = 20.0, timeout: float = 60.0) -> bool:
         from lifecycle_msgs.msg import Transition
@@ -173,15 +177,13 @@ def test_failed_configure_reports_one_line_and_can_be_retried(env, ros, frames_p
 
         # fix the parameter through the parameter service, then configure again
         client = lis.node.create_client(SetParameters, f"{NODE}/set_parameters")
-        assert lis.spin_until(client.service_is_ready, 30)
         req = SetParameters.Request(parameters=[
             Parameter(name="engine.backend",
                       value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="ground_truth")),
             Parameter(name="engine.gt_frames",
                       value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(frames_path))),
         ])
-        fut = client.call_async(req)
-        assert lis.spin_until(fut.done, 30) and all(r.successful for r in fut.result().results)
+        assert all(r.successful for r in lc.query(client, req).results)
         t0 = time.monotonic()
         assert lc.transition("configure"), node.log()
         assert lc.state() == "inactive", f"after {time.monotonic() - t0:.1f} s\n{node.log()}"
