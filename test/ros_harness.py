@@ -70,8 +70,11 @@ class Child:
             time.sleep(0.1)
         return False
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int | None:
-        """Signal the process and wait; returns its exit code (None if it had to be killed)."""
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int | None:
+        """Signal the process and wait; returns its exit code (None if it had to be killed).
+
+        30 s, not less: with three CPU-bound trainings on the 2 cores, a node that logged "shutting
+        down" at once was still tearing down after 10 s and was killed; unloaded it exits at once."""
         code = None
         if self.alive():
             self.proc.send_signal(sig)
