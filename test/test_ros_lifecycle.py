@@ -55,24 +55,21 @@ class Lifecycle:
         self.lis = listener
         self.change = listener.node.create_client(ChangeState, f"{NODE}/change_state")
         self.get = listener.node.create_client(GetState, f"{NODE}/get_state")
-        self.lost = 0  # answers that never came (each followed by a resend or a state check)
 
     def _ask(self, client, request, seconds: float):
-        """One request; its response, or None when none came within ``seconds``."""
+        """Send one request; its future, done unless no answer came within ``seconds``."""
         assert self.lis.spin_until(client.service_is_ready, 60.0), f"{client.srv_name} never appeared"
         fut = client.call_async(request)
-        if self.lis.spin_until(fut.done, seconds):
-            return fut.result()
-        self.lost += 1
-        print(f"{client.srv_name}: no answer in {seconds} s (lost response {self.lost})")
-        return None
+        if not self.lis.spin_until(fut.done, seconds):
+            print(f"{client.srv_name}: no answer in {seconds} s")
+        return fut
 
     def query(self, client, request, timeout: float = 60.0, attempt: float = 10.0):
         """The response to an idempotent request (a query, setting parameters), resent until answered."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (res := self._ask(client, request, attempt)) is not None:
-                return res
+            if (fut := self._ask(client, request, attempt)).done():
+                return fut.result()
         raise AssertionError(f"{client.srv_name}: no answer in {timeout} s")
 
     def state(self) -> str:
@@ -86,14 +83,11 @@ class Lifecycle:
 
         req = ChangeState.Request()
         req.transition = Transition(id=getattr(Transition, f"TRANSITION_{label.upper()}"))
-        assert self.lis.spin_until(self.change.service_is_ready, 60.0), f"{self.change.srv_name} never appeared"
-        fut = self.change.call_async(req)
-        if self.lis.spin_until(fut.done, answer):
+        if (fut := self._ask(self.change, req, answer)).done():
             return fut.result().success
-        self.lost += 1
-        print(f"{self.change.srv_name} {label}: no answer in {answer} s; judging by the state")
-        # Never resent: the request reached the node (only responses are dropped), and the node answers
-        # get_state only after the change_state it received first, so a steady state is its outcome.
+        # Judged by the state, never resent: the request reached the node (only responses are dropped),
+        # and the node answers get_state only after the change_state it received first, so a steady
+        # state is its outcome.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if fut.done():
