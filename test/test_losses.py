@@ -145,3 +145,54 @@ def test_vrkd_zero_for_identical_and_sensitive_to_view_permutation(ring):
     s = f.clone().requires_grad_(True)
     view_relational_kd_loss(s + 0.5 * torch.randn_like(s), f, masks, pairs, **VRKD).backward()
     assert s.grad.abs().sum() > 0
+
+
+def test_spread_calibration_gradient_reaches_the_logits_and_ranks_errors():
+    """Optimised beside SILog (as the student stage does), the spread calibration trains the per-pixel
+    probabilities only (never the shared bin centres), falls, and makes the relative spread the median
+    log error of each region: the confidence ``1/(1+sigma/d)`` is lower where the errors are larger."""
+    import torch.nn.functional as F
+
+    from disdepth_core.losses import spread_calibration_loss
+    from disdepth_core.models.confidence import bin_confidence, relative_spread
+
+    N, h, w, H, W = 16, 4, 8, 16, 32
+    centers = torch.linspace(2.0, 60.0, N)[None].requires_grad_(True)
+    logits = torch.randn(1, N, h, w, generator=gen(2)).requires_grad_(True)
+
+    def depth_of(lg):
+        p = torch.softmax(lg, 1)
+        return p, F.interpolate(torch.einsum("bnhw,bn->bhw", p, centers)[:, None], size=(H, W),
+                                mode="bilinear", align_corners=False)[:, 0]
+
+    _, d0 = depth_of(logits)
+    noise = torch.randn(1, H, W, generator=gen(3))
+    left = torch.arange(W)[None, None, :] < W // 2
+    label = d0.detach() * torch.exp(torch.where(left, 0.02, 0.5) * noise)  # left: small errors, right: large
+    valid = torch.rand(1, H, W, generator=gen(4)) > 0.3
+    p, d = depth_of(logits)
+    first = spread_calibration_loss(p, centers, d, label, valid)
+    first.backward()
+    assert logits.grad.abs().sum() > 0 and centers.grad is None  # centres never trained by it
+    opt = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        p, d = depth_of(logits)
+        loss = spread_calibration_loss(p, centers, d, label, valid)
+        (loss + silog_loss(d, label, valid)).backward()
+        opt.step()
+    assert loss.item() < 0.5 * first.item()
+    p = p.detach()
+    d_low = torch.einsum("bnhw,bn->bhw", p, centers.detach())
+    spread = relative_spread(p, centers.detach(), d_low)
+    r = (d.detach().log() - label.log()).abs()
+    for side, cols in ((left, slice(0, w // 2)), (~left, slice(w // 2, w))):
+        median_error = r[valid & side].median().item()
+        assert spread[..., cols].mean().item() == pytest.approx(median_error, rel=0.3, abs=0.01)
+    conf = bin_confidence(p, centers.detach(), d_low)
+    assert conf[..., : w // 2].mean() > conf[..., w // 2:].mean() + 0.2
+    # no label pixel: zero, with a gradient path; mismatched shapes: one clear error
+    none = spread_calibration_loss(p, centers, d, label, torch.zeros_like(valid))
+    assert none.item() == 0.0
+    with pytest.raises(ValueError, match="one shape"):
+        spread_calibration_loss(p, centers, d, label[..., :-1], valid)

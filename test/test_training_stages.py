@@ -183,3 +183,25 @@ def test_student_starts_from_a_checkpoint_and_refuses_another_architecture(tmp_p
     with pytest.raises(ConfigError, match="init_from.*num_bins 8 vs model.num_bins 16"):
         StudentStage(TrainConfig(stage="student", model=ModelConfig(**{**arch, "num_bins": 16}), init_from=str(ckpt)),
                      torch.device("cpu"))
+
+
+def test_spread_calibration_trains_the_bin_head_and_needs_one():
+    """``distill.confidence_weight``: a ``confidence`` term on the label pixels whose gradient reaches the
+    bin logits; a regression head has no distribution to calibrate and is refused naming the key."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(1)
+    valid = torch.rand(1, 2, *SIZE, generator=g) > 0.7
+    batch = SimpleNamespace(images=torch.rand(1, 2, 3, *SIZE, generator=g),
+                            depth=torch.where(valid, 2 + 30 * torch.rand(1, 2, *SIZE, generator=g), 0.0),
+                            valid=valid, meta=[{}])
+    s = built("student", distill={"confidence_weight": 1.0})
+    terms = s.losses(batch)
+    assert terms["confidence"].item() > 0
+    assert terms["total"].item() == pytest.approx(terms["depth"].item() + terms["confidence"].item(), rel=1e-6)
+    terms["confidence"].backward()
+    assert s.student.head.logits.weight.grad.abs().sum() > 0
+    assert "confidence" not in built("student").losses(batch)  # off by default
+    with pytest.raises(ConfigError) as e:
+        built("student", model={**MODEL, "head": "regression"}, distill={"confidence_weight": 1.0})
+    assert e.value.key == "distill.confidence_weight" and "RegressionHead" in str(e.value)

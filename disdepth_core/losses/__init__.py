@@ -1,4 +1,5 @@
-"""Training losses: depth supervision and the three distillation terms of METHOD.md §4-6.
+"""Training losses: depth supervision, the three distillation terms of METHOD.md §4-6, output KD
+and the confidence's spread calibration.
 
 The hyper-parameters that a training run configures (weights, temperatures, kernel widths,
 grid sizes) have no defaults here: their one default is in
@@ -15,6 +16,7 @@ from .cross_interaction_kd import (
 from .relative_output_kd import relative_output_kd_log_loss, relative_output_kd_loss, ssi_normalise
 from .scale_shift_invariant import SSI_LOSSES, align_scale_shift, ssi_disparity_loss, ssi_relative_disparity_loss
 from .silog import silog_loss
+from .spread_calibration import spread_calibration_loss
 from .view_relational_kd import pooled_overlap_features, relation_matrix, view_relational_kd_loss
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "scale_invariant_depth",
     "silog_loss",
     "soft_bin_targets",
+    "spread_calibration_loss",
     "spatial_attention",
     "view_relational_kd_loss",
 ]

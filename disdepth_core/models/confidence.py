@@ -31,8 +31,8 @@ from torch import nn
 from .heads import DepthBinHead, upsample_depth
 
 
-def bin_confidence(probs: torch.Tensor, centers: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-    """``1 / (1 + sigma / depth)``, sigma the standard deviation of the bin distribution.
+def relative_spread(probs: torch.Tensor, centers: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """``sigma / depth``, sigma the standard deviation of the bin distribution (differentiable).
 
     Args:
         probs: (B, N, h, w) bin probabilities (sum 1 over N).
@@ -40,7 +40,7 @@ def bin_confidence(probs: torch.Tensor, centers: torch.Tensor, depth: torch.Tens
         depth: (B, h, w) predicted depth, metres (the head's ``sum_i p_i c_i``; > 0).
 
     Returns:
-        (B, h, w) float32 in [0, 1].
+        (B, h, w) float32 >= 0 (dimensionless).
     """
     if probs.dim() != 4 or centers.shape != probs.shape[:2] or depth.shape != (probs.shape[0], *probs.shape[2:]):
         raise ValueError(f"probs (B, N, h, w), centers (B, N), depth (B, h, w) expected, got "
@@ -48,8 +48,14 @@ def bin_confidence(probs: torch.Tensor, centers: torch.Tensor, depth: torch.Tens
     p = probs.float()
     d = depth.float()
     var = (p * (centers.float()[:, :, None, None] - d[:, None]) ** 2).sum(dim=1)
-    sigma = var.clamp_min(0.0).sqrt()
-    return (1.0 / (1.0 + sigma / d.clamp_min(1e-6))).clamp(0.0, 1.0)
+    # sqrt has an infinite derivative at 0: the floor keeps a one-hot distribution's gradient finite
+    return var.clamp_min(1e-12).sqrt() / d.clamp_min(1e-6)
+
+
+def bin_confidence(probs: torch.Tensor, centers: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """``1 / (1 + sigma / depth)`` (:func:`relative_spread`): (B, h, w) float32 in [0, 1] from
+    probs (B, N, h, w), centres (B, N) metres and depth (B, h, w) metres."""
+    return (1.0 / (1.0 + relative_spread(probs, centers, depth))).clamp(0.0, 1.0)
 
 
 def has_confidence(model: nn.Module) -> bool:

@@ -31,7 +31,8 @@ class OptimConfig:
 
 @dataclasses.dataclass
 class DistillConfig:
-    """Which distillation terms the student stage uses, and their weights."""
+    """The student stage's terms beside the label SILog: which distillation terms, their weights, and
+    the confidence's spread calibration."""
 
     feature_kd: Literal["off", "plain", "attentive"] = cfg_field(
         "off", help="feature KD on encoder levels: off, plain (uniform weights) or attentive (METHOD §4)"
@@ -71,6 +72,9 @@ class DistillConfig:
     vrkd_level: int = cfg_field(2, min=0, max=3, help="encoder level whose features are related")
     vrkd_grid: int = cfg_field(4, min=1, help="k: pooled k x k cells per overlap region")
     vrkd_tau: float = cfg_field(0.1, gt=0)
+    confidence_weight: float = cfg_field(0.0, min=0, help="weight of the spread calibration on label pixels (bin head "
+                                                          "only): |sigma/d - |log d - log label|| trains the published "
+                                                          "confidence 1/(1+sigma/d) to follow the error; 0 = off")
 
     @property
     def output_only(self) -> bool:

@@ -26,6 +26,7 @@ from ..losses import (
     relative_output_kd_log_loss,
     relative_output_kd_loss,
     silog_loss,
+    spread_calibration_loss,
     view_relational_kd_loss,
 )
 from .config import TrainConfig
@@ -242,7 +243,8 @@ def init_student_from(student: nn.Module, model_cfg, directory: str) -> None:
 
 
 class StudentStage:
-    """Supervised student with any combination of feature KD, attentive KD, acclimated targets, CKD and VRKD."""
+    """Supervised student with any combination of feature KD, attentive KD, acclimated targets, CKD, VRKD,
+    output KD and the confidence's spread calibration."""
 
     def __init__(self, cfg: TrainConfig, device):
         from ..models.student import build_student
@@ -273,6 +275,12 @@ class StudentStage:
                     student.head.load_state_dict(self.acclimated.ghost.head.state_dict())
             else:
                 target_channels = [self.teacher.feature_channels[lvl] for lvl in levels]
+        if d.confidence_weight > 0:
+            from ..models.confidence import has_confidence
+
+            if not has_confidence(student):
+                raise ConfigError(f"the spread calibration trains a bin head's distribution; this student has "
+                                  f"{type(student.head).__name__}", key="distill.confidence_weight")
         if d.teacher_labels and self.teacher.output_kind != "metric_depth":
             raise ConfigError(f"needs a metric teacher; {cfg.teacher.path or 'teacher.arch'} outputs "
                               f"{self.teacher.output_kind.replace('_', ' ')}, which has no scale to teach",
@@ -334,6 +342,10 @@ class StudentStage:
                 depth, valid = self._with_teacher_labels(depth, valid, tgt["output"])
         terms = {"depth": silog_loss(out["depth"], depth, valid)}
         total = terms["depth"]
+        if d.confidence_weight > 0:  # on the label pixels only (with teacher_labels: the teacher's too)
+            terms["confidence"] = spread_calibration_loss(out["bin_probs"], out["bin_centers"], out["depth"], depth,
+                                                          valid)
+            total = total + d.confidence_weight * terms["confidence"]
         if tgt is not None:
             if d.feature_kd != "off":
                 s_feats, t_feats = [], []
