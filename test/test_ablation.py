@@ -28,7 +28,9 @@ def test_table_means_spreads_and_status(tmp_path):
         (d / "metrics.json").write_text(json.dumps(metrics(ar, 5.0 + seed, 0.5, cv)))
     d = tmp_path / "runs" / "seed0" / "ckd" / "eval"
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps(metrics(0.1, 3.0, 0.8, 0.05)))
+    (d / "metrics.json").write_text(json.dumps({**metrics(0.1, 3.0, 0.8, 0.05),
+                                                "confidence": {"all": {"ause": 0.03, "ause_random": 0.04,
+                                                                       "ause_ratio": 0.75}}}))
     table = write_table(ab, "my.yaml")
     rows = {r["name"]: r for r in table["rows"]}
     assert rows["supervised"]["seeds"] == 2
@@ -39,6 +41,10 @@ def test_table_means_spreads_and_status(tmp_path):
     assert table["runs_finished"] == 3 and table["runs_expected"] == 6
     md = (tmp_path / "res" / "table.md").read_text()
     assert "IN PROGRESS: 3 of 6 runs finished" in md and "disdepth ablate --config my.yaml" in md
+    # the confidence column: its AUSE over random where the run scored one, a dash where it did not
+    assert rows["+ CKD"]["confidence_ause_ratio"] == pytest.approx(0.75)
+    line = {ln.split(" | ")[0]: ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert "| 0.750 ± 0.000 |" in line["| + CKD"] and "| — |" in line["| supervised"]
     assert json.loads((tmp_path / "res" / "table.json").read_text())["rows"][0]["name"] == "supervised"
 
 

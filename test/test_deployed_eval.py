@@ -81,6 +81,14 @@ def test_trainer_held_out_metrics_equal_eval_bag_through_the_engine(tmp_path, co
     bag = json.loads((tmp_path / "evalbag" / "metrics.json").read_text())
     for k in ("abs_rel", "rmse", "a1"):
         assert bag["metric"]["all"][k] == pytest.approx(final["metric"]["all"][k], rel=1e-4, abs=1e-5), k
+    # the confidence is scored on the held-out street exactly as eval-bag scores it, per checkpoint too
+    conf = final["confidence"]
+    assert set(conf["per_camera"]) == set(bag["confidence"]["per_camera"]) and conf["per_camera"]
+    for k in ("ause", "ause_random", "ause_ratio"):
+        assert conf["all"][k] == pytest.approx(bag["confidence"]["all"][k], rel=1e-3, abs=1e-5), k
+    assert float(hist[-1]["confidence_ause_ratio"]) == pytest.approx(conf["all"]["ause_ratio"], abs=1e-6)
+    assert "## Confidence (sparsification, AbsRel)" in (out / "eval" / "report.md").read_text()
+    assert (out / "eval" / "sparsification_abs_rel.png").is_file()
 
 
 def test_teacher_output_cache_fills_once_and_follows_the_teacher(tmp_path, corpus):
@@ -164,3 +172,29 @@ def test_cross_view_of_a_perfect_prediction_is_exactly_the_gt_floor():
     s = acc.summary("synthetic")
     assert s["cross_view_gt"] is not None and s["cross_view"] == pytest.approx(s["cross_view_gt"], abs=1e-9)
     assert s["cross_view_pixels"].startswith("evaluated GT pixels")
+
+
+def test_reevaluate_rescores_a_finished_run_without_moving_its_depth_metrics(tmp_path, corpus):
+    """``disdepth ablate --reevaluate``: a run finished before the held-out evaluation scored the
+    confidence gets it, its depth metrics unchanged."""
+    from disdepth_core.training.ablation import AblationConfig, reevaluate, run_ablation
+
+    model = {"backbone": "resnet18", "input_size": list(SIZE), "num_bins": 16, "decoder_channels": [8, 16, 16, 32]}
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "table"), "seeds": [0], "device": "cpu",
+        "dataset": {"name": "synthetic", "root": str(corpus / "train"), "size": list(SIZE)},
+        "val_dataset": {"name": "synthetic", "root": str(corpus / "val"), "size": list(SIZE)},
+        "model": model, "student_budget": {"steps": 3, "batch_size": 1, "optim": {"lr": 1e-3, "warmup_steps": 1}},
+        "rows": [{"name": "supervised"}],
+    })
+    run_ablation(ab, progress=False, rows=["supervised"], source="t.yaml")
+    f = tmp_path / "runs" / "seed0" / "supervised" / "eval" / "metrics.json"
+    old = json.loads(f.read_text())
+    f.write_text(json.dumps({k: v for k, v in old.items() if k != "confidence"}))  # as evaluated before
+    [(run, before, now)] = reevaluate(ab, progress=False)
+    assert run == f.parent.parent and now == pytest.approx(before, abs=1e-7)
+    new = json.loads(f.read_text())
+    assert new["confidence"]["all"]["ause_ratio"] == pytest.approx(old["confidence"]["all"]["ause_ratio"], abs=1e-7)
+    assert reevaluate(ab, rows=["supervised"], seeds=[0], progress=False)[0][0] == run
+    with pytest.raises(Exception, match="unknown row"):
+        reevaluate(ab, rows=["nope"], progress=False)

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as every seed's teacher instead of training one (sets teacher_from)")
     p.add_argument("--table-only", action="store_true",
                    help="only rewrite the table from finished runs (and copy the config's export students)")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="evaluate the finished students of --rows/--seeds (default all) again with the current "
+                        "held-out evaluation, replacing their eval/ (no training), then rewrite the table")
     p.add_argument("--measure-cost", action="store_true",
                    help="measure params/GFLOPs/CPU latency again (cached in <out_dir>/costs.json; run on a quiet machine)")
     p.set_defaults(func=run)
@@ -47,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
         from ..training.ablation import measure_costs
 
         measure_costs(ab, refresh=True)
-    if args.table_only:
+    if args.reevaluate:
+        from ..training.ablation import reevaluate
+
+        for run, before, now in reevaluate(ab, seeds=args.seeds, rows=args.rows):
+            print(f"{run}: held-out AbsRel {before:.4f} -> {now:.4f}")
+    if args.table_only or args.reevaluate:
         table = write_table(ab, args.config)
         exported = export_students(ab, args.config)
         t = export_teacher(ab, args.config)

@@ -28,7 +28,8 @@ from tqdm import tqdm
 from .bag_source import BagSource, BagStep
 from .engine_eval import rep117_to_caps
 from .evaluate import EvalAccumulator, write_report
-from .sparsification import SparsificationAccumulator, verdict
+from .markdown import md_table
+from .sparsification import SparsificationAccumulator
 
 Predictor = Callable[[BagStep], "np.ndarray | tuple[np.ndarray, np.ndarray | None] | None"]
 
@@ -183,43 +184,10 @@ def evaluate_bag(source: BagSource, predict: Predictor, *, min_depth: float = 0.
     return summary
 
 
-def _table(rows: list[tuple], header: tuple) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
-        ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-
-
-def confidence_section(conf: dict | None) -> list[str]:
-    """Markdown lines on the confidence: AUSE vs random per camera and a verdict in words."""
-    md = ["## Confidence (sparsification, AbsRel)", ""]
-    if not conf or not conf["per_camera"]:
-        return md + ["No per-pixel confidence was evaluated: the model gives none (regression head, an export "
-                     "without the confidence output) or the predictor returned none.", ""]
-    md += ["Remove the least confident x % of the evaluated pixels of each image (x = 0..99) and take the "
-           "AbsRel of the rest; the oracle removes by true error, a random order keeps the full AbsRel. "
-           "AUSE = area between the curve and the oracle (lower is better); a confidence is meaningful only "
-           "if its AUSE is below the random order's.", ""]
-    md += _table([(c, r["images"], f"{r['ause']:.4f}", f"{r['ause_random']:.4f}", f"{r['ause_ratio']:.3f}",
-                   verdict(r)) for c, r in conf["per_camera"].items()],
-                 ("camera", "images", "AUSE", "random AUSE", "AUSE / random", "verdict"))
-    a = conf["all"]
-    md += [f"| **all** | | **{a['ause']:.4f}** | **{a['ause_random']:.4f}** | **{a['ause_ratio']:.3f}** | |", ""]
-    worse = [c for c, r in conf["per_camera"].items() if not r["better_than_random"] and r["ause_random"] > 0]
-    flat = [c for c, r in conf["per_camera"].items() if not r["ause_random"] > 0]
-    if worse:
-        md.append(f"The confidence does NOT rank errors better than random for {', '.join(worse)}.")
-    elif not flat:
-        md.append("The confidence ranks errors better than random for every camera.")
-    if flat:
-        md.append(f"Nothing to rank for {', '.join(flat)}: every evaluated pixel has the same error.")
-    if conf.get("steps_without_confidence"):
-        md.append(f"({conf['steps_without_confidence']} evaluated steps came without a confidence.)")
-    return md + [""]
-
-
 def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command: str) -> Path:
-    """``metrics.json``, ``per_frame.csv``, ``report.md`` and PNGs (``write_report``'s plus ``bev.png``
-    and, with a confidence, ``sparsification_abs_rel.png``)."""
-    from ..viz.eval_plots import plot_bev_points, plot_sparsification
+    """``metrics.json``, ``per_frame.csv``, ``report.md`` and PNGs (``write_report``'s, with its
+    confidence section, plus ``bev.png``)."""
+    from ..viz.eval_plots import plot_bev_points
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,27 +197,23 @@ def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command:
         figures.append(plot_bev_points(bev["pred"], bev["gt"], out / "bev.png",
                                        title=f"predicted vs ground truth ({summary['gt_source']}), "
                                              f"step {bev['timestamp_ns']}"))
-    conf = summary.get("confidence")
-    if conf and conf["per_camera"]:
-        figures.append(plot_sparsification(conf, out / "sparsification_abs_rel.png",
-                                           title=f"sparsification (AbsRel), {summary.get('model', {}).get('backend', '')}"))
     a = summary["accounting"]
-    md = confidence_section(conf) + ["## Model and bag", ""]
+    md = ["## Model and bag", ""]
     m, b = summary.get("model", {}), summary.get("bag", {})
-    md += _table([(k, f"`{v}`") for k, v in m.items()], ("model", "value")) + [""]
-    md += _table([(k, f"`{b[k]}`") for k in ("path", "storage", "message_count", "duration_s", "size_bytes")
+    md += md_table([(k, f"`{v}`") for k, v in m.items()], ("model", "value")) + [""]
+    md += md_table([(k, f"`{b[k]}`") for k in ("path", "storage", "message_count", "duration_s", "size_bytes")
                   if k in b], ("bag", "value")) + [""]
-    md += _table([(t, v["type"], v["count"]) for t, v in b.get("topics", {}).items()], ("topic", "type", "messages"))
+    md += md_table([(t, v["type"], v["count"]) for t, v in b.get("topics", {}).items()], ("topic", "type", "messages"))
     md += ["", f"Ground truth: {summary['gt_source']}; extrinsics: "
            + "; ".join(f"{k}: {v}" for k, v in summary.get("extrinsics", {}).items()), ""]
     md += ["## Frame accounting", "",
            f"Time steps found: **{a['steps_found']}**, evaluated: **{a['steps_evaluated']}** "
            f"(of which partial, fewer cameras: {a['steps_partial']}), skipped: **{a['skipped_total']}**", ""]
-    md += _table([(r, n) for r, n in sorted(a["skipped"].items())] or [("(none)", 0)], ("skip reason", "steps"))
+    md += md_table([(r, n) for r, n in sorted(a["skipped"].items())] or [("(none)", 0)], ("skip reason", "steps"))
     md += ["", "Per camera, every image message is counted once: images = evaluated + never synchronised + "
            "corrupt + duplicate + dropped (the identity is checked; dropped = its step was skipped for that reason, "
            "or `repeated_stamp`: replaced in the synchroniser's queue by a later image with the same stamp).", ""]
-    md += _table([(c, a["images_found"][c], a["images_evaluated"][c], a["images_unsynced"][c], a["images_corrupt"][c],
+    md += md_table([(c, a["images_found"][c], a["images_evaluated"][c], a["images_unsynced"][c], a["images_corrupt"][c],
                    a["images_duplicate"][c],
                    ", ".join(f"{r}: {n}" for r, n in sorted(a["images_dropped"][c].items())) or "0",
                    a["cameras_without_gt"][c]) for c in a["cameras"]],
@@ -275,5 +239,5 @@ def write_bag_report(summary: dict, out_dir: str | Path, *, title: str, command:
     md += ["", "## Timing", "", f"Wall time {t['wall_s']:.2f} s, {t['steps_per_s'] or 0:.2f} evaluated steps/s", ""]
     rows = [(k, v["count"], f"{v['mean']:.2f}", f"{v['p50']:.2f}", f"{v['p90']:.2f}", f"{v['max']:.2f}")
             for k, v in t.items() if isinstance(v, dict) and v.get("count")]
-    md += _table(rows, ("stage (ms per step)", "steps", "mean", "p50", "p90", "max")) if rows else ["(no steps)"]
+    md += md_table(rows, ("stage (ms per step)", "steps", "mean", "p50", "p90", "max")) if rows else ["(no steps)"]
     return write_report(summary, out, title=title, command=command, sections=md, figures=figures)

@@ -23,7 +23,9 @@ def rep117_to_caps(pred: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 
 class EngineImagePredictor:
-    """``images (V, 3, H, W)`` in [0, 1] -> depth ``(V, H, W)`` float32 metres through ``engine.infer``.
+    """``images (V, 3, H, W)`` in [0, 1] -> ``(depth, confidence)`` through ``engine.infer``: depth
+    ``(V, H, W)`` float32 metres, confidence ``(V, H, W)`` float32 in [0, 1] or None (the engine has
+    none).
 
     The images are quantised to uint8 first, as a camera or a bag delivers them (a dataset
     read from 8-bit PNGs round-trips exactly).
@@ -32,11 +34,12 @@ class EngineImagePredictor:
     def __init__(self, engine, lo: float, hi: float):
         self.engine, self.lo, self.hi = engine, float(lo), float(hi)
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         u8 = (images.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         H, W = u8.shape[1:3]
         res = self.engine.infer(u8, output_size=(H, W))
-        return rep117_to_caps(res.depth.detach().to("cpu", torch.float32), self.lo, self.hi)
+        conf = None if res.confidence is None else res.confidence.detach().to("cpu", torch.float32)
+        return rep117_to_caps(res.depth.detach().to("cpu", torch.float32), self.lo, self.hi), conf
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset, *, dataset_name: str, device: str = "cpu",

@@ -1,10 +1,12 @@
 """Evaluate a depth predictor on a dataset: standard metrics per camera, cross-view consistency.
 
 ``evaluate_dataset(predict, dataset, cfg)`` runs ``predict(images (V,3,H,W) in [0,1]) ->
-depth (V,H,W) metres`` on every sample, masks GT with the dataset's protocol
+depth (V,H,W) metres`` (or ``(depth, confidence (V,H,W) in [0, 1] or None)``) on every sample, masks GT with the dataset's protocol
 (:func:`disdepth_core.data.eval_crops.eval_mask`: caps and crops), accumulates the seven
 metrics (metric and median-scaled), the cross-view consistency on adjacent-camera
-overlaps (multi-camera data), and absolute-error-by-distance bins. Returns a JSON-ready
+overlaps (multi-camera data), absolute-error-by-distance bins and, with a confidence, its
+sparsification curves and AUSE per camera (``confidence``, as ``eval-bag`` reports it; ``None``
+when a paired predictor gave none, absent for a depth-only one). Returns a JSON-ready
 summary; :func:`write_report` turns it into ``metrics.json``, ``report.md`` and PNGs.
 """
 
@@ -167,21 +169,32 @@ def evaluate_dataset(
     evaluated pixels, then inverted to depth (and clamped to the depth caps).
 
     Keys: ``metric``/``median`` (``per_camera``, ``all``), ``cross_view``, ``cross_view_gt``,
-    ``error_by_distance``, ``depth_range``, ``samples``, ``dataset`` (+ ``per_frame`` and
-    ``_examples``, which :func:`write_report` writes out and removes).
+    ``error_by_distance``, ``depth_range``, ``samples``, ``dataset``, ``confidence`` (only for a
+    predictor returning ``(depth, confidence)``: the :class:`SparsificationAccumulator` summary, or
+    None if it never gave one) (+ ``per_frame`` and ``_examples``, which :func:`write_report` writes
+    out and removes).
     """
     from ..data.eval_crops import DEPTH_CAPS
 
     lo, hi = DEPTH_CAPS[dataset_name]
     lo = lo if min_depth is None else min_depth
     hi = hi if max_depth is None else max_depth
+    from .sparsification import SparsificationAccumulator
+
     n = len(dataset) if not max_samples else min(max_samples, len(dataset))
-    acc = None
+    acc = spars = None
+    paired = gave_confidence = False  # the predictor returns (depth, confidence); and a confidence came
     for idx in tqdm(range(n), desc=f"eval {dataset_name}", disable=not progress, unit="sample"):
         s = dataset[idx]
         if acc is None:
             acc = EvalAccumulator(s.cameras, lo, hi, keep_examples=keep_examples)
-        pred = predict(s.images.to(device)).float().cpu()
+            spars = SparsificationAccumulator(s.cameras, lo, hi)
+        pred = predict(s.images.to(device))
+        conf = None
+        if isinstance(pred, tuple):  # (depth, confidence or None)
+            pred, conf = pred
+            paired, gave_confidence = True, gave_confidence or conf is not None
+        pred = pred.float().cpu()
         gt = s.depth
         meta = s.meta or {}
         mask = s.valid & eval_mask(gt, dataset_name, crop, min_depth=lo, max_depth=hi,
@@ -193,9 +206,13 @@ def evaluate_dataset(
             raise ValueError(f"align must be 'none' or 'disparity', got {align!r}")
         acc.add(pred, gt, mask, K=s.K, T_base_cam=s.T_base_cam, valid=s.valid, images=s.images,
                 frame={"index": idx, "timestamp_ns": int(s.timestamp_ns)})
+        spars.add(pred, gt, mask, None if conf is None else conf.float().cpu())
     if acc is None:
         raise ValueError(f"{dataset_name}: the dataset has no samples to evaluate")
-    return acc.summary(dataset_name)
+    summary = acc.summary(dataset_name)
+    if paired:
+        summary["confidence"] = spars.summary() if gave_confidence else None
+    return summary
 
 
 def disparity_aligned_depth(disparity: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, lo: float, hi: float):
@@ -261,6 +278,15 @@ def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str
     for b in summary["error_by_distance"]:
         if b["pixels"]:
             md.append(f"| {b['from_m']} | {b['to_m']} | {b['pixels']} | {b['mae_m']:.3f} | {b['abs_rel']:.4f} |")
+    if "confidence" in summary:  # the key is there when the predictor could give one (None: it gave none)
+        from ..viz.eval_plots import plot_sparsification
+        from .sparsification import confidence_section
+
+        conf = summary["confidence"]
+        md += ["", *confidence_section(conf)]
+        if conf and conf["per_camera"]:
+            pngs.append(plot_sparsification(conf, out / "sparsification_abs_rel.png",
+                                            title=f"sparsification (AbsRel), {summary['dataset']}"))
     if sections:
         md += ["", *sections]
     pngs += [Path(f) for f in figures]

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .markdown import md_table
+
 FRACTIONS = np.arange(100) / 100.0  # removed fraction x of the evaluated pixels
 MIN_PIXELS = 100  # images with fewer evaluated pixels are left out (a 1 % step must remove a pixel)
 
@@ -153,3 +155,31 @@ def verdict(camera_row: dict) -> str:
         return (f"ranks errors better than random (AUSE {a:.4f} vs {r:.4f}, "
                 f"{100 * (1 - a / r):.0f} % of the random order's gap to the oracle closed)")
     return f"does NOT rank errors better than random (AUSE {a:.4f} >= random {r:.4f})"
+
+
+def confidence_section(conf: dict | None) -> list[str]:
+    """Markdown lines on the confidence: AUSE vs random per camera and a verdict in words."""
+    md = ["## Confidence (sparsification, AbsRel)", ""]
+    if not conf or not conf["per_camera"]:
+        return md + ["No per-pixel confidence was evaluated: the model gives none (regression head, an export "
+                     "without the confidence output) or the predictor returned none.", ""]
+    md += ["Remove the least confident x % of the evaluated pixels of each image (x = 0..99) and take the "
+           "AbsRel of the rest; the oracle removes by true error, a random order keeps the full AbsRel. "
+           "AUSE = area between the curve and the oracle (lower is better); a confidence is meaningful only "
+           "if its AUSE is below the random order's.", ""]
+    md += md_table([(c, r["images"], f"{r['ause']:.4f}", f"{r['ause_random']:.4f}", f"{r['ause_ratio']:.3f}",
+                   verdict(r)) for c, r in conf["per_camera"].items()],
+                 ("camera", "images", "AUSE", "random AUSE", "AUSE / random", "verdict"))
+    a = conf["all"]
+    md += [f"| **all** | | **{a['ause']:.4f}** | **{a['ause_random']:.4f}** | **{a['ause_ratio']:.3f}** | |", ""]
+    worse = [c for c, r in conf["per_camera"].items() if not r["better_than_random"] and r["ause_random"] > 0]
+    flat = [c for c, r in conf["per_camera"].items() if not r["ause_random"] > 0]
+    if worse:
+        md.append(f"The confidence does NOT rank errors better than random for {', '.join(worse)}.")
+    elif not flat:
+        md.append("The confidence ranks errors better than random for every camera.")
+    if flat:
+        md.append(f"Nothing to rank for {', '.join(flat)}: every evaluated pixel has the same error.")
+    if conf.get("steps_without_confidence"):
+        md.append(f"({conf['steps_without_confidence']} evaluated steps came without a confidence.)")
+    return md + [""]

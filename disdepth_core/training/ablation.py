@@ -226,6 +226,11 @@ def teacher_run_config(ab: AblationConfig, seed: int) -> TrainConfig:
                     teacher_loss=ab.teacher_loss, teacher_sky_depth=ab.teacher_sky_depth)
 
 
+def _trained_teacher(ab: AblationConfig, seed: int) -> TeacherConfig:
+    """The teacher config the students of ``seed`` distil from: that seed's teacher run's weights."""
+    return dataclasses.replace(ab.teacher, path=str(_run_dir(ab, seed, "teacher") / "teacher"), arch=None)
+
+
 def row_run_config(ab: AblationConfig, row: AblationRow, seed: int, teacher: TeacherConfig) -> TrainConfig:
     """The student run of ``row`` and ``seed`` distilling from ``teacher`` (a trained teacher's config)."""
     rab = dataclasses.replace(ab, teacher=teacher,
@@ -273,7 +278,7 @@ def run_ablation(
             ensure_adopted(Path(ab.teacher_from), teacher_run)
         if needs_teacher and not _finished(teacher_run) and time_left():
             train(teacher_run_config(ab, seed), progress=progress)
-        teacher_cfg = dataclasses.replace(ab.teacher, path=str(teacher_run / "teacher"), arch=None)
+        teacher_cfg = _trained_teacher(ab, seed)
         accl_run = _run_dir(ab, seed, "acclimate")
         if needs_acclimate and not _finished(accl_run) and time_left():
             train(_run_cfg(dataclasses.replace(ab, teacher=teacher_cfg), "acclimate", accl_run, seed,
@@ -289,6 +294,39 @@ def run_ablation(
     if t is not None:
         table["exported"].append(str(t))
     return table
+
+
+def reevaluate(ab: AblationConfig, *, seeds: list[int] | None = None, rows: list[str] | None = None,
+               progress: bool = True) -> list[tuple[Path, float, float]]:
+    """Evaluate the finished student runs of ``rows``/``seeds`` (default all) again with today's
+    held-out evaluation (:func:`~disdepth_core.training.trainer.evaluate_exported_student`: the
+    run's exported checkpoint through the engine), replacing their ``eval/``; no training. For runs
+    finished before the evaluation scored something new (the confidence). Returns (run, AbsRel
+    before, AbsRel now) per run: the depth metrics must not move."""
+    from ..data.registry import build_dataset
+    from ..runtime.factory import resolve_device
+    from .trainer import evaluate_exported_student
+
+    ab = with_rendered_world(ab, progress)
+    names = {r.name for r in ab.rows}
+    if rows is not None and not set(rows) <= names:
+        from ..errors import DisdepthError
+
+        raise DisdepthError(f"--rows: unknown row(s) {sorted(set(rows) - names)}; the config's rows are "
+                            f"{[r.name for r in ab.rows]}")
+    device = resolve_device(ab.device, key="device")
+    ds, done = None, []
+    for seed in (seeds if seeds is not None else ab.seeds):
+        for row in ab.rows:
+            run = _run_dir(ab, seed, _slug(row.name))
+            if (rows is not None and row.name not in rows) or not _finished(run) or not (run / "student").is_dir():
+                continue
+            cfg = row_run_config(ab, row, seed, _trained_teacher(ab, seed))
+            ds = ds or build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
+            before = json.loads((run / "eval" / "metrics.json").read_text())["metric"]["all"]["abs_rel"]
+            now = evaluate_exported_student(run, cfg, device, ds, progress=progress)["metric"]["all"]["abs_rel"]
+            done.append((run, float(before), float(now)))
+    return done
 
 
 def ensure_adopted(weights: Path, run: Path) -> bool:
@@ -530,15 +568,23 @@ def _mean_spread(vals: list[float]) -> tuple[float, float]:
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
 
-_SEED_KEYS = ("abs_rel", "rmse", "a1", "abs_rel_median_scaled", "cross_view")
+_SEED_KEYS = ("abs_rel", "rmse", "a1", "abs_rel_median_scaled", "cross_view", "confidence_ause_ratio")
 
 
 def _seed_record(m: dict) -> dict:
-    """One run's table entries from its ``eval/metrics.json`` (missing ones None)."""
+    """One run's table entries from its ``eval/metrics.json`` (missing ones None; a confidence only
+    for a bin-head student evaluated since the held-out evaluation scores it)."""
+    conf = m.get("confidence")
     return {"abs_rel": m["metric"]["all"]["abs_rel"], "rmse": m["metric"]["all"]["rmse"],
             "a1": m["metric"]["all"]["a1"],
             "abs_rel_median_scaled": m["median"]["all"]["abs_rel"] if "median" in m else None,
-            "cross_view": m.get("cross_view")}
+            "cross_view": m.get("cross_view"),
+            "confidence_ause_ratio": conf["all"]["ause_ratio"] if conf else None}
+
+
+def _pm(value: float, spread: float, digits: int = 4) -> str:
+    """``value ± spread``, or an em dash when there is no value."""
+    return "—" if value is None or math.isnan(value) else f"{value:.{digits}f} ± {spread:.{digits}f}"
 
 
 def _aggregate(row: dict) -> dict:
@@ -643,12 +689,13 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
           "mean ± half-range over seeds (AbsRel median-scaled: each image's prediction scaled by "
           "median(GT)/median(prediction) first, i.e. structure without scale); the acclimated teacher row is a "
           "metric model too; cross-view: mean relative disagreement of adjacent cameras' depth in their overlaps "
-          "(lower is more consistent). "
+          "(lower is more consistent); confidence: AUSE of the published confidence over a random order's "
+          "(sparsification of AbsRel; below 1 = it ranks the errors, — = not measured for that run). "
           f"Training data: {ab.dataset.name}, ground truth {ab.dataset.resolved().gt_source}; evaluation ground "
           f"truth {ab.val_dataset.resolved().gt_source}. Cost columns: {costs.get('conditions', 'not measured yet')}.", "",
-          "| row | seeds | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view | params (M) | GFLOPs "
-          "| CPU latency (ms) |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| row | seeds | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view | confidence AUSE / "
+          "random | params (M) | GFLOPs | CPU latency (ms) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cost = (f"{r['params'] / 1e6:.2f} | {r['gflops']:.1f} | {r['latency_ms']:.0f}" if "params" in r
                 else " | | ")
@@ -656,7 +703,7 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
             f"| {r['name']} | {r['seeds']}{_carried_mark(r)} | {r['abs_rel']:.4f} ± {r['abs_rel_spread']:.4f} | {r['rmse']:.3f} ± "
             f"{r['rmse_spread']:.3f} | {r['a1']:.4f} ± {r['a1_spread']:.4f} | {r['abs_rel_median_scaled']:.4f} ± "
             f"{r['abs_rel_median_scaled_spread']:.4f} | {r['cross_view']:.4f} ± "
-            f"{r['cross_view_spread']:.4f} | {cost} |"
+            f"{r['cross_view_spread']:.4f} | {_pm(r.get('confidence_ause_ratio'), r.get('confidence_ause_ratio_spread'), 3)} | {cost} |"
         )
     if any(r.get("carried") or r.get("carried_seeds") for r in rows):
         md += ["", "† carried over from the previous table: the runs of these rows are not on this machine "

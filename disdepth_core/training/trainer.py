@@ -161,7 +161,7 @@ def train(
     return out
 
 
-def held_out_summary(stage: TrainingStage, cfg: TrainConfig, ds, device, *, deployed: Path | None, max_samples: int,
+def held_out_summary(stage: TrainingStage | None, cfg: TrainConfig, ds, device, *, deployed: Path | None, max_samples: int,
                      progress: bool) -> dict:
     """Held-out metrics of the stage's model. A student is measured as deployed: ``deployed`` is its
     exported checkpoint directory, run by the inference engine (eval mode, the engine's pre- and
@@ -181,6 +181,22 @@ def held_out_summary(stage: TrainingStage, cfg: TrainConfig, ds, device, *, depl
                                 device=device, progress=progress, align=stage.predictor_align)
 
 
+def evaluate_exported_student(out: Path, cfg: TrainConfig, device, ds=None, progress: bool = True) -> dict:
+    """The final held-out report of a student run ``out``: its exported ``out/student`` through the
+    engine (``held_out_summary``) -> ``out/eval`` (metrics.json, report.md, PNGs); returns the summary.
+    Also what ``disdepth ablate --reevaluate`` runs on a finished run."""
+    from ..data.registry import build_dataset
+    from ..evaluation.evaluate import write_report
+
+    if ds is None:
+        ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
+    summary = held_out_summary(None, cfg, ds, device, deployed=out / "student", max_samples=cfg.val_max_samples,
+                               progress=progress)
+    write_report(dict(summary), out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name} "
+                 "(exported checkpoint through the inference engine)")
+    return summary
+
+
 def _checkpoint_eval(stage: TrainingStage, cfg: TrainConfig, out: Path, device, step: int, ds) -> None:
     """Held-out metrics of this checkpoint -> a row of ``eval_history.csv`` and ``eval_curve.png``."""
     deployed = None
@@ -193,6 +209,8 @@ def _checkpoint_eval(stage: TrainingStage, cfg: TrainConfig, out: Path, device, 
         for k in ("abs_rel", "rmse", "a1"):
             row[f"{mode}_{k}"] = round(float(summary[mode]["all"][k]), 6)
     row["cross_view"] = round(float(summary.get("cross_view") or float("nan")), 6)
+    conf = summary.get("confidence")  # a bin-head student through the engine: does its confidence rank errors?
+    row["confidence_ause_ratio"] = round(float(conf["all"]["ause_ratio"]), 6) if conf else float("nan")
     path = out / "eval_history.csv"
     rows = []
     if path.is_file():
@@ -239,11 +257,12 @@ def _evaluate(stage: TrainingStage, cfg: TrainConfig, out: Path, device, ds=None
 
     if ds is None:
         ds = build_dataset(cfg.val_dataset, split=cfg.val_dataset.split)
-    deployed = out / "student" if cfg.stage == "student" else None  # written by stage.export just before
-    summary = held_out_summary(stage, cfg, ds, device, deployed=deployed, max_samples=cfg.val_max_samples,
-                               progress=True)
-    write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}"
-                 + (" (exported checkpoint through the inference engine)" if deployed is not None else ""))
+    if cfg.stage == "student":  # its export, written by stage.export just before
+        evaluate_exported_student(out, cfg, device, ds)
+    else:
+        summary = held_out_summary(stage, cfg, ds, device, deployed=None, max_samples=cfg.val_max_samples,
+                                   progress=True)
+        write_report(summary, out / "eval", title=f"{cfg.stage} run {out.name} on {cfg.val_dataset.name}")
     reference = stage.reference_predictor()  # acclimation: "preserves performance" is measured, not assumed
     if reference is not None:
         predict_ref, align = reference
