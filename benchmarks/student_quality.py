@@ -84,7 +84,8 @@ def main() -> int:
             res["drives"].setdefault(ck, {})[str(seed)] = {
                 **{k: m["metric"]["all"][k] for k in ("abs_rel", "rmse", "a1")},
                 "median_abs_rel": m["median"]["all"]["abs_rel"], "cross_view": m.get("cross_view"),
-                "cross_view_gt": m.get("cross_view_gt"), "phantom": phantom_points(bag, out / "predictions")}
+                "cross_view_gt": m.get("cross_view_gt"), "phantom": phantom_points(bag, out / "predictions"),
+                "confidence": (m.get("confidence") or {}).get("all")}
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ood_scene.py"), "--out", str(a.work / "ood"),
                     *[x for ck in a.checkpoint for x in ("--checkpoint", ck)]], check=True)
     res["ood"] = json.loads((a.work / "ood" / "ood.json").read_text())
@@ -95,15 +96,16 @@ def main() -> int:
           f"Command: `{cmd}` (each number is `disdepth eval-bag --gt depth` of the shipped fp16 checkpoint).", "",
           "## World drives (default world, 6 frames, 224x384, seeds never used for training or choice)", "",
           "| checkpoint | drive | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view (GT floor) "
-          "| no surface within 80 m: put within 40 m (median depth there) |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| no surface within 80 m: put within 40 m (median depth there) | confidence AUSE (random) |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for ck, drives in res["drives"].items():
         for seed, m in drives.items():
             cv = f"{m['cross_view']:.4f} ({m['cross_view_gt']:.4f})" if m.get("cross_view_gt") else ""
-            ph = m["phantom"]
+            ph, c = m["phantom"], m.get("confidence")
+            conf = f"{c['ause']:.4f} ({c['ause_random']:.4f})" if c else "none"
             md.append(f"| {ck} | {seed} | {m['abs_rel']:.4f} | {m['rmse']:.3f} | {m['a1']:.4f} | "
                       f"{m['median_abs_rel']:.4f} | {cv} | {100 * ph['share_within_near']:.1f} % "
-                      f"({ph['median_m']:.1f} m) |")
+                      f"({ph['median_m']:.1f} m) | {conf} |")
     ood = res["ood"]
     bc = ood["best_constant"]
     md += ["", "## Boxes and spheres on open ground (not a street: `benchmarks/ood_scene.py`, 6 frames, 224x384)", "",
