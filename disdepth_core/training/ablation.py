@@ -560,10 +560,12 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     return out
 
 
-def _mean_spread(vals: list[float]) -> tuple[float, float]:
+def _mean_spread(vals: list[float]) -> tuple[float | None, float | None]:
+    """Mean and half-range of the measured values; (None, None) when none was measured (the JSON
+    table then holds null, not NaN, which strict JSON readers reject)."""
     vals = [v for v in vals if v is not None and not math.isnan(v)]
     if not vals:
-        return math.nan, math.nan
+        return None, None
     m = sum(vals) / len(vals)
     return m, (max(vals) - min(vals)) / 2 if len(vals) > 1 else 0.0
 
