@@ -17,6 +17,11 @@ for this student). Part of the ranking comes from depth alone (far pixels of the
 have the lower AbsRel: "farther = more confident" scores 0.095), but the relative spread beats
 that overall and clearly on CAM_FRONT_RIGHT (0.076 vs 0.188).
 
+A distilled student's distribution carries no error information by itself (output KD trains only
+its mean); ``distill.confidence_weight`` trains :func:`relative_spread` towards the label's
+``|log d - log label|`` (:mod:`disdepth_core.losses.spread_calibration`), after which this same
+rule ranks the errors (``docs/eval_bag.md``).
+
 Resolution: computed where the distribution lives (stride 4), then upsampled bilinearly with
 the depth to the network input size (:class:`DepthWithConfidence`), and from there resized
 exactly as depth is by the runtime's post-processing. A regression head has no distribution and
