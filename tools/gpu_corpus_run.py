@@ -10,7 +10,7 @@ packages this needs, and nothing is installed. The steps:
    the ablation's loss and sky depth, batch ``--teacher-batch``. It runs as many steps as fit
    ``--teacher-share`` of the time left, measured by a short probe run first, so the cosine
    schedule ends when the time does;
-3. the rows "supervised" and "+ output KD" of the ablation from that teacher, in two processes side by
+3. the rows "supervised (log bins, gaps)" and "+ output KD (log bins, gaps)" (the shipped pair) of the ablation from that teacher, in two processes side by
    side (probed side by side too), batch ``--student-batch``, with the steps that fit the rest;
 4. every run is evaluated as the ablation does, through the exported checkpoint and the engine on the
    held-out streets. The driver writes at most 8 files to ``--out``, the device tool's limit:
@@ -35,7 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-ROWS = {"supervised": "supervised", "output_kd": "+ output KD"}
+# the shipped pair: the default's recipe and its like-for-like twin (same head, labels only)
+ROWS = {"supervised": "supervised (log bins, gaps)", "output_kd": "+ output KD (log bins, gaps)"}
 
 
 def log(out: Path, msg: str) -> None:
