@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -377,3 +378,35 @@ def test_row_overrides_and_row_selection(repo_root):
     ab = dataclasses.replace(ab, world=None)
     with pytest.raises(DisdepthError, match="unknown row"):
         run_ablation(ab, rows=["no such row"], progress=False)
+
+
+def test_a_row_with_its_own_budget_trains_and_exports_with_its_steps(tmp_path):
+    """``steps`` on a row replaces the student budget's steps for that row only (and its checkpoints
+    every tenth of them); the exported student's provenance records the steps it was trained for."""
+    from disdepth_core.models.checkpoint import read_student_meta, save_student
+    from disdepth_core.models.config import ModelConfig
+    from disdepth_core.models.student import build_student
+    from disdepth_core.models.teacher_config import TeacherConfig
+    from disdepth_core.training.ablation import export_students, row_run_config
+
+    ab = from_dict(AblationConfig, {
+        "out_dir": str(tmp_path / "runs"), "results": str(tmp_path / "t"), "seeds": [0],
+        "student_budget": {"steps": 400},
+        "rows": [{"name": "supervised"}, {"name": "supervised, 800 steps", "steps": 800}],
+        "export": [{"row": "best", "seed": 0, "to": str(tmp_path / "w" / "default")}]})
+    short, long = (row_run_config(ab, r, 0, TeacherConfig()) for r in ab.rows)
+    assert (short.steps, short.ckpt_every) == (400, 40) and (long.steps, long.ckpt_every) == (800, 80)
+    assert short.out_dir != long.out_dir
+    tiny = build_student(ModelConfig(backbone="resnet18", input_size=(64, 96), num_bins=8,
+                                     decoder_channels=[8, 8, 8, 8])).eval()
+    for cfg, ar in ((short, 0.20), (long, 0.17)):
+        save_student(tiny, Path(cfg.out_dir) / "student")
+        (Path(cfg.out_dir) / "eval").mkdir()
+        (Path(cfg.out_dir) / "eval" / "metrics.json").write_text(json.dumps(metrics(ar, 5.0, 0.5, 0.1)))
+    write_table(ab)
+    assert "Student budget: 400 steps" in (tmp_path / "t.md").read_text()
+    export_students(ab, "my.yaml")
+    meta = read_student_meta(tmp_path / "w" / "default")
+    assert meta["row"] == "supervised, 800 steps" and meta["steps"] == 800
+    with pytest.raises(ConfigError, match="steps"):
+        from_dict(AblationConfig, {"rows": [{"name": "x", "steps": -1}]})

@@ -113,6 +113,8 @@ class AblationRow:
                                                                  "(e.g. lgconv_stages: [] for the LG-Conv pair)")
     reference: bool = cfg_field(False, help="a reference row (e.g. dense labels on every street: what a perfect "
                                             "teacher could give): in the table, never chosen as the 'best' export")
+    steps: int = cfg_field(0, min=0, help="student steps of this row (0 = student_budget.steps); a row with its own "
+                                         "budget says so in its name, and its twin needs the same")
 
 
 @dataclasses.dataclass
@@ -236,8 +238,13 @@ def row_run_config(ab: AblationConfig, row: AblationRow, seed: int, teacher: Tea
     rab = dataclasses.replace(ab, teacher=teacher,
                               dataset=_override(ab.dataset, row.dataset, f"row {row.name!r} dataset"),
                               model=_override(ab.model, row.model, f"row {row.name!r} model"))
-    return _run_cfg(rab, "student", _run_dir(ab, seed, _slug(row.name)), seed, ab.student_budget,
+    return _run_cfg(rab, "student", _run_dir(ab, seed, _slug(row.name)), seed, row_budget(ab, row),
                     distill=_row_distill(ab, row, seed))
+
+
+def row_budget(ab: AblationConfig, row: AblationRow) -> StageBudget:
+    """The student budget of ``row``: the ablation's, with the row's own number of steps if it has one."""
+    return dataclasses.replace(ab.student_budget, steps=row.steps) if row.steps else ab.student_budget
 
 
 def run_ablation(
@@ -471,7 +478,7 @@ def export_students(ab: AblationConfig, source: str) -> list[Path]:
         save_student(load_student(run / "student"), new, fp16=True, extra_meta={
             "trained_by": f"disdepth ablate --config {source}", "row": row_name, "chosen_by": chosen_by,
             "seed": e.seed,
-            "steps": ab.student_budget.steps, "batch_size": ab.student_budget.batch_size,
+            "steps": row_budget(ab, rows[row_name]).steps, "batch_size": ab.student_budget.batch_size,
             "train_data": {"dataset": ab.dataset.name, "gt_source": ab.dataset.resolved().gt_source,
                            "world": to_dict(ab.world) if ab.world else None},
             "distill": to_dict(_row_distill(ab, rows[row_name], e.seed)),
@@ -694,7 +701,8 @@ def write_table(ab: AblationConfig, source: str = "config/ablation/synthetic.yam
           "(lower is more consistent); confidence: AUSE of the published confidence over a random order's "
           "(sparsification of AbsRel; below 1 = it ranks the errors, — = not measured for that run). "
           f"Training data: {ab.dataset.name}, ground truth {ab.dataset.resolved().gt_source}; evaluation ground "
-          f"truth {ab.val_dataset.resolved().gt_source}. Cost columns: {costs.get('conditions', 'not measured yet')}.", "",
+          f"truth {ab.val_dataset.resolved().gt_source}. Student budget: {ab.student_budget.steps} steps of "
+          f"{ab.student_budget.batch_size} samples (a row with its own says so in its name). Cost columns: {costs.get('conditions', 'not measured yet')}.", "",
           "| row | seeds | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled | cross-view | confidence AUSE / "
           "random | params (M) | GFLOPs | CPU latency (ms) |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
