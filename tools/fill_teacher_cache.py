@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from disdepth_core.config import load_config
-from disdepth_core.training.ablation import AblationConfig, _override, _row_distill, _run_cfg, _run_dir, _slug
+from disdepth_core.training.ablation import AblationConfig, _run_dir, row_run_config
 from disdepth_core.training.teacher_cache import fill_cache
 
 ab = load_config(AblationConfig, sys.argv[1])
@@ -17,7 +17,5 @@ root = ab.world.root
 ab = dataclasses.replace(ab, dataset=dataclasses.replace(ab.dataset, root=f"{root}/train"),
                          val_dataset=dataclasses.replace(ab.val_dataset, root=f"{root}/val"))
 teacher = dataclasses.replace(ab.teacher, path=str(_run_dir(ab, seed, "teacher") / "teacher"), arch=None)
-rab = dataclasses.replace(ab, teacher=teacher, dataset=_override(ab.dataset, row.dataset, "row dataset"))
-cache = fill_cache(_run_cfg(rab, "student", _run_dir(ab, seed, _slug(row.name)), seed, ab.student_budget,
-                            distill=_row_distill(ab, row, seed)), shard=shard, num_shards=num)
+cache = fill_cache(row_run_config(ab, row, seed, teacher), shard=shard, num_shards=num)
 print(f"cache {cache.dir}: {cache.hits} hits, {cache.misses} computed")
