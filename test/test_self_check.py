@@ -110,11 +110,10 @@ def test_checkpoint_directory_engine_is_checked_against_itself(exported):
 def test_corrupted_onnx_fails_with_one_line(exported, tmp_path):
     _, out = exported
     bad = tmp_path / "bad.onnx"
-    scale_initializer(out, bad, 1.1)  # one convolution 10 % off
+    scale_initializer(out, bad, 1.2)  # one convolution 20 % off (10 % gave the shipped default p99 0.0998)
     r = _check(bad)
     assert r.status == "failed" and not r.passed and r.level == "error"
-    # well clear of the tolerance whichever student is shipped (0.10 for the 8,000-step default, 5x)
-    assert r.p99_rel_error > 2 * DEFAULT_TOLERANCE, r.line()
+    assert r.p99_rel_error > 5 * DEFAULT_TOLERANCE, r.line()
     line = r.line()
     assert line.startswith(f"self-check failed: onnxruntime {ort.__version__}: p99 relative depth error ")
     assert "> tolerance 0.02" in line and "\n" not in line
