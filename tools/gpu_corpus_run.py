@@ -9,7 +9,9 @@ packages this needs, and nothing is installed. The steps:
 2. the teacher: fine-tune the shipped ``weights/teacher_synthetic`` on the whole corpus, dense, with
    the ablation's loss and sky depth, batch ``--teacher-batch``. It runs as many steps as fit
    ``--teacher-share`` of the time left, measured by a short probe run first, so the cosine
-   schedule ends when the time does;
+   schedule ends when the time does; ``--teacher-grid-stride 8`` runs it at twice the shipped
+   input resolution (``results.json`` records the stride: a config using the returned teacher
+   needs ``teacher.grid_stride`` set to it);
 3. the rows "supervised (log bins, gaps)" and "+ output KD (log bins, gaps)" (the shipped pair) of the ablation from that teacher, in two processes side by
    side (probed side by side too), batch ``--student-batch``, with the steps that fit the rest;
 4. every run is evaluated as the ablation does, through the exported checkpoint and the engine on the
@@ -76,6 +78,9 @@ def main() -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--config", default="config/ablation/corpus.yaml")
     ap.add_argument("--teacher-from", default="weights/teacher_synthetic")
+    ap.add_argument("--teacher-grid-stride", type=int, default=0,
+                    help="run (and fine-tune) the teacher at this grid stride, e.g. 8: twice the shipped teacher's "
+                         "input resolution (docs/results/teacher_fit.md: it underfits, worst within 5 m); 0 = the config's")
     ap.add_argument("--teacher-batch", type=int, default=16)
     ap.add_argument("--student-batch", type=int, default=8)
     ap.add_argument("--teacher-share", type=float, default=0.5)
@@ -117,7 +122,9 @@ def main() -> int:
         return min(n, a.max_steps) if a.max_steps else n
 
     # -- the teacher: probe, then the sized run
-    teacher_src = TeacherConfig(path=a.teacher_from, grid_stride=ab.teacher.grid_stride)
+    stride = a.teacher_grid_stride or ab.teacher.grid_stride
+    results["teacher_grid_stride"] = stride
+    teacher_src = TeacherConfig(path=a.teacher_from, grid_stride=stride)
     probe = dataclasses.replace(ab, out_dir=str(a.work / "probe"), teacher=teacher_src,
                                 teacher_budget=budget(ab.teacher_budget, a.teacher_batch, a.probe_steps))
     pcfg = dataclasses.replace(teacher_run_config(probe, 0), val_dataset=None)
@@ -125,7 +132,7 @@ def main() -> int:
     sps = seconds_per_step(Path(pcfg.out_dir))
     left = deadline - time.monotonic()
     steps = sized(sps, left * a.teacher_share - a.eval_allowance_s)
-    log(a.out, f"teacher: {sps:.3f} s/step at batch {a.teacher_batch}; {steps} steps")
+    log(a.out, f"teacher: {sps:.3f} s/step at batch {a.teacher_batch}, grid stride {stride}; {steps} steps")
     tab = dataclasses.replace(ab, teacher=teacher_src, teacher_budget=budget(ab.teacher_budget, a.teacher_batch, steps),
                               checkpoint_eval_samples=24)
     tcfg = teacher_run_config(tab, 0)
@@ -135,7 +142,7 @@ def main() -> int:
                                   "wall_s": time.monotonic() - t0, "init": a.teacher_from,
                                   "eval": json.loads((Path(tcfg.out_dir) / "eval" / "metrics.json").read_text())["metric"]["all"]}
     log(a.out, f"teacher done: aligned AbsRel {results['runs']['teacher']['eval']['abs_rel']:.4f}")
-    trained = TeacherConfig(path=str(Path(tcfg.out_dir) / "teacher"), grid_stride=ab.teacher.grid_stride)
+    trained = TeacherConfig(path=str(Path(tcfg.out_dir) / "teacher"), grid_stride=stride)
 
     # -- the two students side by side: probe together, then the sized runs together
     rows = {key: next(r for r in ab.rows if r.name == name) for key, name in ROWS.items()}
