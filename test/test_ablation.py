@@ -166,6 +166,8 @@ def test_tiny_ablation_shares_teacher_exports_fp16_students_and_reports_cost(tmp
     assert again["weights_ids"]["teacher_raw"] != cache["weights_ids"]["teacher_raw"]
     assert again["weights_ids"] == json.loads((tmp_path / "sparse" / "costs.json").read_text())["weights_ids"]
     assert measure_costs(sparse)["weights_ids"] == again["weights_ids"]  # unchanged weights: the cache
+    # a checkout holding another seed's runs only: the teacher's cost comes from the seed that has one
+    assert "teacher_raw" in measure_costs(dataclasses.replace(sparse, seeds=[7, 0]), refresh=True)["weights_ids"]
 
 
 def test_rows_whose_runs_are_gone_are_carried_over_and_not_replaced_by_worse_ones(tmp_path):

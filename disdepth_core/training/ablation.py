@@ -527,7 +527,8 @@ def measure_costs(ab: AblationConfig, *, refresh: bool = False) -> dict:
     from ..models.teacher import load_teacher, teacher_from_config
     from .acclimated_io import load_acclimated
 
-    seed = ab.seeds[0]
+    # the first seed whose teacher is on this machine (a checkout may hold only another seed's runs)
+    seed = next((s for s in ab.seeds if (_run_dir(ab, s, "teacher") / "teacher").is_dir()), ab.seeds[0])
     teacher_weights = _run_dir(ab, seed, "teacher") / "teacher"
     accl = _run_dir(ab, seed, "acclimate") / "acclimated"
     wanted = {"student"} | {_cost_key(r) for r in ab.rows}
