@@ -138,6 +138,16 @@ def best_effort(depth: int = 50):
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
+def accounting_of(diag_msgs: list, cams) -> dict | str:
+    """The node's image accounting per camera from the last received /diagnostics (for a failure message)."""
+    if not diag_msgs:
+        return "no /diagnostics received"
+    keys = ("received", "published", "dropped_stale", "dropped_bad", "dropped_sync_overflow",
+            "dropped_sync_replaced", "pending")
+    return {cam: {v.key: v.value for st in diag_msgs[-1][1].status if st.name.endswith(f": {cam}")
+                  for v in st.values if v.key in keys} for cam in cams}
+
+
 def assert_accounted(diag_array, cams) -> dict:
     """Every camera's images are accounted for (the node's identity, see SurroundDepthNode.accounting)."""
     out = {}

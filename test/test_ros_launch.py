@@ -27,7 +27,7 @@ if shutil.which("ros2", path=str(Path(sys.executable).parent)) is None or not al
                 "that `make setup` installs when that directory exists)", allow_module_level=True)
 pytestmark = pytest.mark.ros
 
-from ros_harness import assert_accounted, pick_domain_id, ros_env  # noqa: E402
+from ros_harness import accounting_of, assert_accounted, pick_domain_id, ros_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CAMS = ["CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT"]
@@ -247,7 +247,8 @@ def test_replay_with_the_projects_player_plays_a_world_bag(env, listener, launch
         # the node hands sets to its worker latest-only: on a busy CPU one of the six can still be dropped as
         # stale (counted; the accounting below checks every image), so two sets out is what is asserted
         ok = listener.spin_until(lambda: all(len(listener.msgs[f"/{c}/depth/image_raw"]) >= 2 for c in CAMS), 60)
-        assert ok, f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in CAMS} }\n{la.log()}"
+        assert ok, (f"{ {c: len(listener.msgs[f'/{c}/depth/image_raw']) for c in CAMS} }\n"
+                    f"node accounting: {accounting_of(listener.msgs['/diagnostics'], CAMS)}\n{la.log()}")
         if extra:
             assert "active: subscribed to the cameras" in la.log(), la.log()
         listener.spin_for(2.5)  # the bag is over (sim time stands still; diagnostics run on a steady clock)
