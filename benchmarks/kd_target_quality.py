@@ -26,6 +26,23 @@ import torch
 import torch.nn.functional as F
 
 
+def labelled_run_frames(run: Path, teacher_dir=None):
+    """A student run's config, its labelled training frames twice (sparse LiDAR labels; dense rendered depth,
+    same order) and its teacher (``teacher_dir`` instead, if given), in eval mode."""
+    from disdepth_core.config import load_config
+    from disdepth_core.data.registry import build_dataset
+    from disdepth_core.models.teacher import load_teacher
+    from disdepth_core.training.config import TrainConfig
+
+    cfg = load_config(TrainConfig, run / "train_config.yaml")
+    sparse = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop"), split=cfg.dataset.split)
+    dense = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop", gt_source="render"),
+                          split=cfg.dataset.split)
+    assert len(sparse) == len(dense)
+    teacher = load_teacher(teacher_dir or cfg.teacher.path, grid_stride=cfg.teacher.grid_stride).eval()
+    return cfg, sparse, dense, teacher
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
@@ -35,21 +52,11 @@ def main() -> int:
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
-    from disdepth_core.config import load_config
-    from disdepth_core.data.registry import build_dataset
     from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
     from disdepth_core.models.checkpoint import load_student
-    from disdepth_core.models.teacher import load_teacher
-    from disdepth_core.training.config import TrainConfig
     from disdepth_core.training.stages import normalise
 
-    cfg = load_config(TrainConfig, a.run / "train_config.yaml")
-    sparse = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop"), split=cfg.dataset.split)
-    dense = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop", gt_source="render"),
-                          split=cfg.dataset.split)
-    assert len(sparse) == len(dense)
-    teacher_dir = a.teacher or cfg.teacher.path
-    teacher = load_teacher(teacher_dir, grid_stride=cfg.teacher.grid_stride).eval()
+    cfg, sparse, dense, teacher = labelled_run_frames(a.run, a.teacher)
     students = {str(s): load_student(s).eval() for s in a.student}
     d_min, d_max = cfg.model.d_min, cfg.model.d_max
     fits = (("KD target (teacher fitted to LiDAR)", "lidar", 0), ("same, fit weighted g^2", "lidar", 2),
@@ -84,7 +91,7 @@ def main() -> int:
             for part, m in (("lidar", ok & lab_ok), ("no_lidar", ok & ~lab_ok)):
                 sums[name][part][0] += float(err[m].sum())
                 sums[name][part][1] += int(m.sum())
-    res = {"run": str(a.run), "teacher": str(teacher_dir), "frames": a.frames, "abs_rel": {
+    res = {"run": str(a.run), "teacher": str(teacher.source), "frames": a.frames, "abs_rel": {
         n: {part: v[0] / max(1, v[1]) for part, v in parts.items()} | {"pixels": {k: v[1] for k, v in parts.items()}}
         for n, parts in sums.items()}}
     print(f"{'':52s} {'AbsRel on LiDAR pixels':>24s} {'AbsRel elsewhere':>18s}")

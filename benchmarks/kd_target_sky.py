@@ -14,7 +14,6 @@ teaches a student to paint a dome over the car. Reports the share of those pixel
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -30,19 +29,14 @@ def main() -> int:
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
-    from disdepth_core.config import load_config
-    from disdepth_core.data.registry import build_dataset
+    from kd_target_quality import labelled_run_frames  # benchmarks/ is this script's directory
+
     from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
-    from disdepth_core.models.teacher import load_teacher
-    from disdepth_core.training.config import TrainConfig
     from disdepth_core.training.stages import normalise
 
-    cfg = load_config(TrainConfig, a.run / "train_config.yaml")
-    sparse = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop"), split=cfg.dataset.split)
-    dense = build_dataset(dataclasses.replace(cfg.dataset, unlabelled="drop", gt_source="render"),
-                          split=cfg.dataset.split)
-    teacher_dir = a.teacher or cfg.teacher.path
-    teacher = load_teacher(teacher_dir, grid_stride=cfg.teacher.grid_stride).float()
+    cfg, sparse, dense, teacher = labelled_run_frames(a.run, a.teacher)
+    teacher = teacher.float()
+    teacher_dir = teacher.source
     m = cfg.model
     near = total = 0
     medians = []
