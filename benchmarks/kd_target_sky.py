@@ -35,8 +35,6 @@ def main() -> int:
     from disdepth_core.training.stages import normalise
 
     cfg, sparse, dense, teacher = labelled_run_frames(a.run, a.teacher)
-    teacher = teacher.float()
-    teacher_dir = teacher.source
     m = cfg.model
     near = total = 0
     medians = []
@@ -51,7 +49,7 @@ def main() -> int:
         total += sky.numel()
         if sky.numel():
             medians.append(round(float(sky.median()), 1))
-    res = {"run": str(a.run), "teacher": teacher_dir, "frames": len(medians), "no_surface_pixels": total,
+    res = {"run": str(a.run), "teacher": teacher.source, "frames": len(medians), "no_surface_pixels": total,
            "share_within_near": near / max(total, 1), "near_m": a.near, "d_max": m.d_max,
            "frame_median_target_depth_m": sorted(medians)}
     print(f"{total} no-surface pixels in {len(medians)} frames: the KD target puts {100 * res['share_within_near']:.1f} % "

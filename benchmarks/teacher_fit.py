@@ -23,25 +23,21 @@ from pathlib import Path
 import torch
 
 
-def score(teacher_dir: str, stride: int, root: str, split: str, frames: int, size) -> dict:
-    """Aligned metrics of the teacher at ``stride`` on ``frames`` samples spread over ``root``'s streets."""
-    from disdepth_core.data.dataset_config import DatasetConfig
-    from disdepth_core.data.registry import build_dataset
+def score(teacher, dataset, frames: int) -> dict:
+    """Aligned metrics of ``teacher`` (a DepthTeacher at its grid stride) on ``frames`` samples spread over
+    ``dataset``'s streets."""
     from disdepth_core.evaluation.evaluate import evaluate_dataset
     from disdepth_core.models.config import ModelConfig
-    from disdepth_core.models.teacher import load_teacher
     from disdepth_core.training.stages import normalise
 
     m = ModelConfig()
-    t = load_teacher(teacher_dir, grid_stride=stride).float()
-    ds = build_dataset(DatasetConfig(name="synthetic", root=root, split=split, size=tuple(size), gt_source="render"))
-    idx = list(range(0, len(ds), max(1, len(ds) // frames)))[:frames]
+    idx = list(range(0, len(dataset), max(1, len(dataset) // frames)))[:frames]
     with torch.no_grad():
-        s = evaluate_dataset(lambda x: t(normalise(x, m.mean, m.std))["output"], torch.utils.data.Subset(ds, idx),
-                             dataset_name="synthetic", align="disparity", progress=False, keep_examples=0)
+        s = evaluate_dataset(lambda x: teacher(normalise(x, m.mean, m.std))["output"],
+                             torch.utils.data.Subset(dataset, idx), dataset_name="synthetic", align="disparity",
+                             progress=False, keep_examples=0)
     row = {k: s["metric"]["all"][k] for k in ("abs_rel", "rmse", "a1")}
     row["frames"] = len(idx)
-    row["teacher_input"] = list(t.input_size(*size))
     row["by_distance"] = [{"from_m": b["from_m"], "to_m": b["to_m"], "abs_rel": b["abs_rel"], "pixels": b["pixels"]}
                           for b in s["error_by_distance"] if b["pixels"]]
     return row
@@ -62,12 +58,21 @@ def main() -> int:
             print(f"teacher_fit: error: {a.corpus}/{split} not found (render the corpus first: disdepth ablate "
                   "--config config/ablation/corpus.yaml renders it)", file=sys.stderr)
             return 1
+    from disdepth_core.data.dataset_config import DatasetConfig
+    from disdepth_core.data.registry import build_dataset
+    from disdepth_core.models.teacher import load_teacher
+
+    splits = {split: (name, build_dataset(DatasetConfig(name="synthetic", root=f"{a.corpus}/{split}", split=split,
+                                                        size=tuple(a.size), gt_source="render")))
+              for split, name in (("train", "training streets"), ("val", "held-out streets"))}
     rows = []
     for stride in a.strides:
-        for split, name in (("train", "training streets"), ("val", "held-out streets")):
+        teacher = load_teacher(a.teacher, grid_stride=stride)
+        for name, dataset in splits.values():
             t0 = time.time()
-            r = score(a.teacher, stride, f"{a.corpus}/{split}", split, a.frames, a.size)
-            rows.append({"stride": stride, "split": name, **r, "seconds": round(time.time() - t0, 1)})
+            r = score(teacher, dataset, a.frames)
+            rows.append({"stride": stride, "split": name, **r, "teacher_input": list(teacher.input_size(*a.size)),
+                         "seconds": round(time.time() - t0, 1)})
             print(f"stride {stride:2d} {name:17s} AbsRel {r['abs_rel']:.4f}  δ<1.25 {r['a1']:.4f}", flush=True)
     cmd = "python benchmarks/teacher_fit.py " + " ".join(sys.argv[1:])
     a.results.parent.mkdir(parents=True, exist_ok=True)
