@@ -138,24 +138,32 @@ def best_effort(depth: int = 50):
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
+# where every received image of a camera ends up (SurroundDepthNode.accounting): received = the sum of these
+ACCOUNTING_PARTS = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
+                    "dropped_sync_replaced", "pending")
+
+
+def camera_values(diag_array, cam: str) -> dict | None:
+    """The key/values of ``cam``'s status in a DiagnosticArray, or None if it has none."""
+    st = next((x for x in diag_array.status if x.name.endswith(f": {cam}")), None)
+    return None if st is None else {v.key: v.value for v in st.values}
+
+
 def accounting_of(diag_msgs: list, cams) -> dict | str:
     """The node's image accounting per camera from the last received /diagnostics (for a failure message)."""
     if not diag_msgs:
         return "no /diagnostics received"
-    keys = ("received", "published", "dropped_stale", "dropped_bad", "dropped_sync_overflow",
-            "dropped_sync_replaced", "pending")
-    return {cam: {v.key: v.value for st in diag_msgs[-1][1].status if st.name.endswith(f": {cam}")
-                  for v in st.values if v.key in keys} for cam in cams}
+    keys = ("received", *ACCOUNTING_PARTS)
+    return {cam: {k: v for k, v in (camera_values(diag_msgs[-1][1], cam) or {}).items() if k in keys} for cam in cams}
 
 
 def assert_accounted(diag_array, cams) -> dict:
     """Every camera's images are accounted for (the node's identity, see SurroundDepthNode.accounting)."""
     out = {}
     for cam in cams:
-        st = next(x for x in diag_array.status if x.name.endswith(f": {cam}"))
-        kv = {v.key: v.value for v in st.values}
-        parts = ("dropped_bad", "published", "dropped_stale", "dropped_error", "dropped_sync_overflow",
-                 "dropped_sync_replaced", "pending")
-        assert int(kv["unaccounted"]) == 0 and int(kv["received"]) == sum(int(kv[k]) for k in parts), (cam, kv)
+        kv = camera_values(diag_array, cam)
+        assert kv is not None, f"no diagnostics status for {cam}"
+        assert int(kv["unaccounted"]) == 0 and int(kv["received"]) == sum(int(kv[k]) for k in ACCOUNTING_PARTS), (
+            cam, kv)
         out[cam] = kv
     return out

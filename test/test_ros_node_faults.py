@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from ros_harness import Child, reliable  # noqa: E402
+from ros_harness import Child, camera_values, reliable  # noqa: E402
 
 from disdepth_core.geometry import CameraRig  # noqa: E402
 from disdepth_core.sim.box_room import make_box_room_frames  # noqa: E402
@@ -35,9 +35,9 @@ def frames(tmp_path_factory, nuscenes_rig_path):
 
 
 def diag_of(listener, cam: str) -> dict:
-    last = listener.msgs["/diagnostics"][-1][1]
-    st = next(s for s in last.status if s.name.endswith(f": {cam}"))
-    return {v.key: v.value for v in st.values}
+    kv = camera_values(listener.msgs["/diagnostics"][-1][1], cam)
+    assert kv is not None, f"no diagnostics status for {cam}"
+    return kv
 
 
 def pipeline_of(listener) -> dict:
