@@ -7,8 +7,19 @@ dense render has no surface (sky, or beyond the world's visibility limit). A tar
 teaches a student to paint a dome over the car. Reports the share of those pixels the target puts within
 ``--near`` metres and each frame's median target depth there; asserts nothing.
 
+``--compare-fits`` also scores fits that would keep the sky far, against the dense render (AbsRel on the
+LiDAR pixels, on the surfaces without a label, on surfaces beyond 30 m) next to their sky share:
+
+- ``labels (training)``: the fit above;
+- ``far end pinned``: the same fit, but where it puts the image's lowest 1 % of teacher disparity nearer
+  than ``d_max``, refitted with that constraint on its boundary (one-parameter least squares);
+- ``far end anchored (w)``: the lowest 2 % of teacher disparity added to the fit as pixels at ``d_max``,
+  weighted ``w`` times the label count in all.
+
+These are candidates measured before any student is trained on them; only the first is in the product.
+
     python benchmarks/kd_target_sky.py out/ablation_corpus/seed1/output_kd__log_bins__gaps___8_000_steps \\
-        --teacher weights/teacher_synthetic --frames 24
+        --teacher weights/teacher_synthetic --frames 24 --compare-fits
 """
 
 from __future__ import annotations
@@ -18,6 +29,31 @@ import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+
+
+def _pinned_far(r, depth, valid, d_max, q=0.01):
+    """Labels fit (s, t) (B,), with ``s * quantile(r, q) + t <= 1 / d_max`` enforced on the boundary."""
+    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
+
+    ref = torch.where(valid, depth, torch.ones_like(depth))
+    s, t = align_scale_shift(r, 1.0 / ref, valid)
+    rq = torch.quantile(r.flatten(1), q, dim=1)
+    x, y, m = r - rq[:, None, None], 1.0 / ref - 1.0 / d_max, valid.float()
+    s2 = (m * x * y).flatten(1).sum(1) / (m * x * x).flatten(1).sum(1).clamp_min(1e-12)
+    bad = s * rq + t > 1.0 / d_max
+    return torch.where(bad, s2, s), torch.where(bad, 1.0 / d_max - s2 * rq, t)
+
+
+def _anchored_far(r, depth, valid, d_max, w, q=0.02):
+    """Labels fit with the image's lowest ``q`` of teacher disparity added as pixels at ``d_max``."""
+    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
+
+    far = (r <= torch.quantile(r.flatten(1), q, dim=1)[:, None, None]) & ~valid
+    y = torch.where(far, torch.full_like(depth, 1.0 / d_max), 1.0 / torch.where(valid, depth, torch.ones_like(depth)))
+    n_lab, n_far = valid.flatten(1).sum(1).float(), far.flatten(1).sum(1).float().clamp_min(1)
+    weight = torch.where(far, (w * n_lab / n_far)[:, None, None].expand_as(depth), torch.ones_like(depth))
+    return align_scale_shift(r, y, valid | far, weight=weight)
 
 
 def main() -> int:
@@ -26,16 +62,24 @@ def main() -> int:
     p.add_argument("--teacher", default="", help="the teacher's weights directory (default: the run's)")
     p.add_argument("--frames", type=int, default=24, help="labelled six-camera samples, spread over the streets")
     p.add_argument("--near", type=float, default=40.0, help="metres")
+    p.add_argument("--compare-fits", action="store_true", help="also score fits that keep the sky far")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
     from kd_target_quality import labelled_run_frames  # benchmarks/ is this script's directory
 
     from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
+    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
     from disdepth_core.training.stages import normalise
 
     cfg, sparse, dense, teacher = labelled_run_frames(a.run, a.teacher)
     m = cfg.model
+    fits = {"labels (training)": lambda r, g, v: align_scale_shift(r, 1.0 / torch.where(v, g, torch.ones_like(g)), v)}
+    if a.compare_fits:
+        fits["far end pinned"] = lambda r, g, v: _pinned_far(r, g, v, m.d_max)
+        for w in (0.2, 1.0):
+            fits[f"far end anchored ({w:g})"] = lambda r, g, v, w=w: _anchored_far(r, g, v, m.d_max, w)
+    scores = {k: {"lidar": [0.0, 0], "no_lidar": [0.0, 0], "beyond_30m": [0.0, 0], "sky_near": [0, 0]} for k in fits}
     near = total = 0
     medians = []
     step = max(1, len(sparse) // a.frames)
@@ -43,17 +87,37 @@ def main() -> int:
         s, d = sparse[i], dense[i]
         with torch.no_grad():
             r = teacher(normalise(s.images, m.mean, m.std))["output"]
-        target, _ = fit_teacher_disparity(r, s.depth, s.valid & (s.depth > 0), m.d_min, m.d_max)
+        lab_ok = s.valid & (s.depth > 0)
+        target, _ = fit_teacher_disparity(r, s.depth, lab_ok, m.d_min, m.d_max)
         sky = (1.0 / target)[~d.valid]
         near += int((sky < a.near).sum())
         total += sky.numel()
         if sky.numel():
             medians.append(round(float(sky.median()), 1))
+        if not a.compare_fits:
+            continue
+        gt = d.depth.float()
+        ok = d.valid & (gt > m.d_min) & (gt <= m.d_max)
+        rr = F.interpolate(r.float()[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        for name, fit in fits.items():
+            sc, t = fit(rr, s.depth.float(), lab_ok)
+            pred = 1.0 / (sc[:, None, None] * rr + t[:, None, None]).clamp(1.0 / m.d_max, 1.0 / m.d_min)
+            err = (pred - gt).abs() / gt.clamp_min(1e-6)
+            for part, mask in (("lidar", ok & lab_ok), ("no_lidar", ok & ~lab_ok), ("beyond_30m", ok & (gt > 30))):
+                scores[name][part][0] += float(err[mask].sum())
+                scores[name][part][1] += int(mask.sum())
+            scores[name]["sky_near"][0] += int((pred[~d.valid] < a.near).sum())
+            scores[name]["sky_near"][1] += int((~d.valid).sum())
     res = {"run": str(a.run), "teacher": teacher.source, "frames": len(medians), "no_surface_pixels": total,
            "share_within_near": near / max(total, 1), "near_m": a.near, "d_max": m.d_max,
            "frame_median_target_depth_m": sorted(medians)}
     print(f"{total} no-surface pixels in {len(medians)} frames: the KD target puts {100 * res['share_within_near']:.1f} % "
           f"within {a.near:g} m; per-frame median target depth (m): {res['frame_median_target_depth_m']}")
+    if a.compare_fits:
+        res["fits"] = {k: {part: v[0] / max(1, v[1]) for part, v in parts.items()} for k, parts in scores.items()}
+        print(f"{'fit':24s} {'AbsRel LiDAR px':>16s} {'no label':>9s} {'>30 m':>7s} {f'sky <{a.near:g} m':>10s}")
+        for k, v in res["fits"].items():
+            print(f"{k:24s} {v['lidar']:16.3f} {v['no_lidar']:9.3f} {v['beyond_30m']:7.3f} {100 * v['sky_near']:9.1f} %")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=1) + "\n")

@@ -63,6 +63,27 @@ def phantom_points(bag: Path, predictions: Path, *, max_depth: float = 80.0, nea
             else float("nan"), "near_m": near, "max_depth_m": max_depth}
 
 
+BANDS_M = (0, 5, 10, 20, 40, 80)
+
+
+def distance_bands(error_by_distance: list[dict], edges=BANDS_M) -> list[dict]:
+    """eval-bag's ``error_by_distance`` bins merged into ``edges`` (metres): per band the pixels, the
+    pixel-mean AbsRel and the band's share of the summed per-pixel relative error (where the error is)."""
+    out = [{"from_m": lo, "to_m": hi, "pixels": 0, "abs_rel_sum": 0.0} for lo, hi in zip(edges, edges[1:])]
+    for b in error_by_distance:
+        if not b["pixels"]:
+            continue
+        band = next((o for o in out if o["from_m"] <= b["from_m"] and b["to_m"] <= o["to_m"]), None)
+        if band is None:
+            raise ValueError(f"distance bin {b['from_m']}-{b['to_m']} m straddles the bands {edges}")
+        band["pixels"] += b["pixels"]
+        band["abs_rel_sum"] += b["pixels"] * b["abs_rel"]
+    total = sum(o["abs_rel_sum"] for o in out) or 1.0
+    return [{"from_m": o["from_m"], "to_m": o["to_m"], "pixels": o["pixels"],
+             "abs_rel": o["abs_rel_sum"] / o["pixels"] if o["pixels"] else None,
+             "error_share": o["abs_rel_sum"] / total} for o in out]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", action="append", required=True)
@@ -85,7 +106,8 @@ def main() -> int:
                 **{k: m["metric"]["all"][k] for k in ("abs_rel", "rmse", "a1")},
                 "median_abs_rel": m["median"]["all"]["abs_rel"], "cross_view": m.get("cross_view"),
                 "cross_view_gt": m.get("cross_view_gt"), "phantom": phantom_points(bag, out / "predictions"),
-                "confidence": (m.get("confidence") or {}).get("all")}
+                "confidence": (m.get("confidence") or {}).get("all"),
+                "by_distance": distance_bands(m["error_by_distance"])}
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ood_scene.py"), "--out", str(a.work / "ood"),
                     *[x for ck in a.checkpoint for x in ("--checkpoint", ck)]], check=True)
     res["ood"] = json.loads((a.work / "ood" / "ood.json").read_text())
@@ -106,6 +128,14 @@ def main() -> int:
             md.append(f"| {ck} | {seed} | {m['abs_rel']:.4f} | {m['rmse']:.3f} | {m['a1']:.4f} | "
                       f"{m['median_abs_rel']:.4f} | {cv} | {100 * ph['share_within_near']:.1f} % "
                       f"({ph['median_m']:.1f} m) | {conf} |")
+    md += ["", "### Where the error is: AbsRel per distance band (share of the summed per-pixel relative error)", "",
+           "| checkpoint | drive | " + " | ".join(f"{lo}-{hi} m" for lo, hi in zip(BANDS_M, BANDS_M[1:])) + " |",
+           "|---|---|" + "---|" * (len(BANDS_M) - 1)]
+    for ck, drives in res["drives"].items():
+        for seed, m in drives.items():
+            md.append(f"| {ck} | {seed} | " + " | ".join(
+                f"{b['abs_rel']:.3f} ({100 * b['error_share']:.0f} %)" if b["pixels"] else "" for b in m["by_distance"])
+                + " |")
     ood = res["ood"]
     bc = ood["best_constant"]
     md += ["", "## Boxes and spheres on open ground (not a street: `benchmarks/ood_scene.py`, 6 frames, 224x384)", "",

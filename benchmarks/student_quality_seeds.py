@@ -83,6 +83,23 @@ def main() -> int:
         f"{row} " + ", ".join(f"seed {s}: " + " / ".join(f"{r['drives'][d]['abs_rel']:.4f}" for d in drives)
                               + f" / boxes {r['ood']['abs_rel']:.4f}" for s, r in sorted(seeds.items()))
         for row, seeds in rows.items()) + " (drives " + " / ".join(drives) + ")."]
+    banded = [(row, d) for row, seeds in rows.items() for d in drives
+              if all(d in s["drives"] and s["drives"][d].get("by_distance") for s in seeds.values())]
+    if banded:
+        first = next(iter(rows[banded[0][0]].values()))["drives"][banded[0][1]]["by_distance"]
+        md += ["", "Where the error is: AbsRel per distance band, mean ± std over seeds (mean share of the summed "
+               "per-pixel relative error).", "",
+               "| row | drive | " + " | ".join(f"{b['from_m']}-{b['to_m']} m" for b in first) + " |",
+               "|---|---|" + "---|" * len(first)]
+        for row, d in banded:
+            per_seed = [s["drives"][d]["by_distance"] for s in rows[row].values()]
+            cells = []
+            for k in range(len(first)):
+                v = [bands[k]["abs_rel"] for bands in per_seed if bands[k]["abs_rel"] is not None]
+                share = [bands[k]["error_share"] for bands in per_seed]
+                cells.append(f"{_mean_std(v)} ({100 * statistics.mean(share):.0f} %)" if v else "")
+            summary["rows"][row][f"{d}.by_distance"] = per_seed
+            md.append(f"| {row} | {d} | " + " | ".join(cells) + " |")
     if a.twin:
         dist, _, twin = a.twin.partition(":")
         if dist not in rows or twin not in rows:
