@@ -10,6 +10,8 @@ sky, or anything beyond 80 m -- are what a depth image gets most visibly wrong i
 puts them near publishes a dome of points over the car. ``phantom``: the share of those pixels the
 model puts within 40 m (half the range; the node's cloud keeps points up to ``cloud.max_range`` 50 m),
 and its median depth there.
+``by_distance``: AbsRel per distance band (0-5 / 5-10 / 10-20 / 20-40 / 40-80 m) and each band's share
+of the summed per-pixel relative error, to say where a drive's error is.
 
     python benchmarks/student_quality.py --checkpoint weights/student_default \\
         --checkpoint weights/student_supervised --work out/student_quality \\
