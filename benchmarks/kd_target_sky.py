@@ -32,28 +32,31 @@ import torch
 import torch.nn.functional as F
 
 
-def _pinned_far(r, depth, valid, d_max, q=0.01):
-    """Labels fit (s, t) (B,), with ``s * quantile(r, q) + t <= 1 / d_max`` enforced on the boundary."""
+def _pinned_far(r, depth, valid, d_min, d_max, q=0.01):
+    """The labels fit, with ``s * quantile(r, q) + t <= 1 / d_max`` enforced on its boundary where it is
+    broken; the target disparity (B, H, W), clamped as the training fit clamps it."""
     from disdepth_core.losses.scale_shift_invariant import align_scale_shift
 
-    ref = torch.where(valid, depth, torch.ones_like(depth))
-    s, t = align_scale_shift(r, 1.0 / ref, valid)
+    ref = 1.0 / torch.where(valid, depth, torch.ones_like(depth))
+    s, t = align_scale_shift(r, ref, valid)
     rq = torch.quantile(r.flatten(1), q, dim=1)
-    x, y, m = r - rq[:, None, None], 1.0 / ref - 1.0 / d_max, valid.float()
+    x, y, m = r - rq[:, None, None], ref - 1.0 / d_max, valid.float()
     s2 = (m * x * y).flatten(1).sum(1) / (m * x * x).flatten(1).sum(1).clamp_min(1e-12)
     bad = s * rq + t > 1.0 / d_max
-    return torch.where(bad, s2, s), torch.where(bad, 1.0 / d_max - s2 * rq, t)
+    s, t = torch.where(bad, s2, s), torch.where(bad, 1.0 / d_max - s2 * rq, t)
+    return (s[:, None, None] * r + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
 
 
-def _anchored_far(r, depth, valid, d_max, w, q=0.02):
-    """Labels fit with the image's lowest ``q`` of teacher disparity added as pixels at ``d_max``."""
-    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
+def _anchored_far(r, depth, valid, d_min, d_max, w, q=0.02):
+    """The labels fit with the image's lowest ``q`` of teacher disparity added as pixels at ``d_max``,
+    weighted ``w`` times the label count in all; the target disparity (B, H, W)."""
+    from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
 
     far = (r <= torch.quantile(r.flatten(1), q, dim=1)[:, None, None]) & ~valid
-    y = torch.where(far, torch.full_like(depth, 1.0 / d_max), 1.0 / torch.where(valid, depth, torch.ones_like(depth)))
     n_lab, n_far = valid.flatten(1).sum(1).float(), far.flatten(1).sum(1).float().clamp_min(1)
     weight = torch.where(far, (w * n_lab / n_far)[:, None, None].expand_as(depth), torch.ones_like(depth))
-    return align_scale_shift(r, y, valid | far, weight=weight)
+    ref = torch.where(far, torch.full_like(depth, d_max), depth)
+    return fit_teacher_disparity(r, ref, valid | far, d_min, d_max, weight=weight)[0]
 
 
 def main() -> int:
@@ -69,45 +72,39 @@ def main() -> int:
     from kd_target_quality import labelled_run_frames  # benchmarks/ is this script's directory
 
     from disdepth_core.losses.relative_output_kd import fit_teacher_disparity
-    from disdepth_core.losses.scale_shift_invariant import align_scale_shift
     from disdepth_core.training.stages import normalise
 
     cfg, sparse, dense, teacher = labelled_run_frames(a.run, a.teacher)
     m = cfg.model
-    fits = {"labels (training)": lambda r, g, v: align_scale_shift(r, 1.0 / torch.where(v, g, torch.ones_like(g)), v)}
+    training = "labels (training)"  # each fit: (teacher disparity, label depth, label mask) -> target disparity
+    fits = {training: lambda r, g, v: fit_teacher_disparity(r, g, v, m.d_min, m.d_max)[0]}
     if a.compare_fits:
-        fits["far end pinned"] = lambda r, g, v: _pinned_far(r, g, v, m.d_max)
+        fits["far end pinned"] = lambda r, g, v: _pinned_far(r, g, v, m.d_min, m.d_max)
         for w in (0.2, 1.0):
-            fits[f"far end anchored ({w:g})"] = lambda r, g, v, w=w: _anchored_far(r, g, v, m.d_max, w)
+            fits[f"far end anchored ({w:g})"] = lambda r, g, v, w=w: _anchored_far(r, g, v, m.d_min, m.d_max, w)
     scores = {k: {"lidar": [0.0, 0], "no_lidar": [0.0, 0], "beyond_30m": [0.0, 0], "sky_near": [0, 0]} for k in fits}
-    near = total = 0
     medians = []
     step = max(1, len(sparse) // a.frames)
     for i in range(0, step * a.frames, step):
         s, d = sparse[i], dense[i]
-        with torch.no_grad():
-            r = teacher(normalise(s.images, m.mean, m.std))["output"]
-        lab_ok = s.valid & (s.depth > 0)
-        target, _ = fit_teacher_disparity(r, s.depth, lab_ok, m.d_min, m.d_max)
-        sky = (1.0 / target)[~d.valid]
-        near += int((sky < a.near).sum())
-        total += sky.numel()
-        if sky.numel():
-            medians.append(round(float(sky.median()), 1))
-        if not a.compare_fits:
-            continue
         gt = d.depth.float()
+        with torch.no_grad():
+            r = teacher(normalise(s.images, m.mean, m.std))["output"].float()
+        r = F.interpolate(r[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        lab_ok = s.valid & (s.depth > 0)
         ok = d.valid & (gt > m.d_min) & (gt <= m.d_max)
-        rr = F.interpolate(r.float()[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
         for name, fit in fits.items():
-            sc, t = fit(rr, s.depth.float(), lab_ok)
-            pred = 1.0 / (sc[:, None, None] * rr + t[:, None, None]).clamp(1.0 / m.d_max, 1.0 / m.d_min)
+            pred = 1.0 / fit(r, s.depth.float(), lab_ok)
             err = (pred - gt).abs() / gt.clamp_min(1e-6)
             for part, mask in (("lidar", ok & lab_ok), ("no_lidar", ok & ~lab_ok), ("beyond_30m", ok & (gt > 30))):
                 scores[name][part][0] += float(err[mask].sum())
                 scores[name][part][1] += int(mask.sum())
-            scores[name]["sky_near"][0] += int((pred[~d.valid] < a.near).sum())
-            scores[name]["sky_near"][1] += int((~d.valid).sum())
+            sky = pred[~d.valid]
+            scores[name]["sky_near"][0] += int((sky < a.near).sum())
+            scores[name]["sky_near"][1] += sky.numel()
+            if name == training and sky.numel():
+                medians.append(round(float(sky.median()), 1))
+    near, total = scores[training]["sky_near"]
     res = {"run": str(a.run), "teacher": teacher.source, "frames": len(medians), "no_surface_pixels": total,
            "share_within_near": near / max(total, 1), "near_m": a.near, "d_max": m.d_max,
            "frame_median_target_depth_m": sorted(medians)}
