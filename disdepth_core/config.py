@@ -255,9 +255,48 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError("not a text file", source=str(p)) from None
 
 
+EXTENDS_KEY = "extends"
+
+
+def _merged(base: Any, over: Any) -> Any:
+    """``over`` laid on ``base``: mappings merge key by key (recursively); anything else
+    (a list, a scalar) in ``over`` replaces ``base``'s value whole."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merged(base[k], v) if k in base else v
+        return out
+    return over
+
+
+def load_yaml_extending(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
+    """Read a YAML config that may name another as its base: a top-level ``extends: FILE``
+    (relative to this file's folder) is read first and this file's keys are laid over it
+    (mappings merge, lists and scalars replace). Bases may extend bases; a cycle is an error."""
+    p = Path(path)
+    data = load_yaml(p)
+    if not isinstance(data, dict) or EXTENDS_KEY not in data:
+        return data
+    base_name = data.pop(EXTENDS_KEY)
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"expected the path of a base config file, got {base_name!r}", source=str(p),
+                          key=EXTENDS_KEY)
+    base_path = (p.parent / base_name).resolve()
+    if base_path in _chain or base_path == p.resolve():
+        raise ConfigError(f"{base_name} extends this file again (a cycle)", source=str(p), key=EXTENDS_KEY)
+    if not base_path.is_file():
+        raise ConfigError(f"base config {base_name} not found (looked for {base_path})", source=str(p),
+                          key=EXTENDS_KEY)
+    base = load_yaml_extending(base_path, _chain + (p.resolve(),))
+    if not isinstance(base, dict):
+        raise ConfigError(f"base config {base_name} is not a mapping", source=str(p), key=EXTENDS_KEY)
+    return _merged(base, data)
+
+
 def load_config(cls: type[T], path: str | Path, *, section: str | None = None) -> T:
-    """Load dataclass ``cls`` from the YAML file ``path`` (optionally one top-level ``section``)."""
-    data = load_yaml(path)
+    """Load dataclass ``cls`` from the YAML file ``path`` (optionally one top-level ``section``);
+    the file may extend a base config (``extends:``, see :func:`load_yaml_extending`)."""
+    data = load_yaml_extending(path)
     if section is not None:
         if not isinstance(data, dict) or section not in data:
             raise ConfigError("missing required section", source=str(path), key=section)

@@ -100,3 +100,37 @@ def test_section(tmp_path):
     p = write(tmp_path, "model:\n  bins: 1\n")
     with pytest.raises(ConfigError, match="key 'model.bins'"):
         load_config(Inner, p, section="model")
+
+
+def test_extends_lays_a_file_over_its_base(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "b.yaml").write_text("name: base\nlr: 0.5\ninner: {bins: 8, mode: regression}\n"
+                                              "layers: [{bins: 3}, {bins: 4}]\n")
+    p = write(tmp_path, "extends: base/b.yaml\nlr: 2\ninner: {bins: 16}\nlayers: [{bins: 5}]\n")
+    cfg = load_config(Outer, p)
+    assert cfg.name == "base" and cfg.lr == 2.0  # inherited / overridden scalar
+    assert cfg.inner == Inner(bins=16, mode="regression")  # mappings merge key by key
+    assert cfg.layers == [Inner(bins=5)]  # a list replaces the base's whole
+    # a base may itself extend, relative to its own folder
+    (tmp_path / "base" / "b2.yaml").write_text("extends: b.yaml\nname: two\n")
+    assert load_config(Outer, write(tmp_path, "extends: base/b2.yaml\n")) == dataclasses.replace(
+        load_config(Outer, tmp_path / "base" / "b.yaml"), name="two")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("extends: nope.yaml\nname: x\n", "base config nope.yaml not found"),
+    ("extends: c.yaml\nname: x\n", "a cycle"),
+    ("extends: [a, b]\nname: x\n", "expected the path of a base config file"),
+])
+def test_extends_errors_name_file_and_key(tmp_path, text, words):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(Outer, p)
+    assert str(p) in str(info.value) and info.value.key == "extends" and words in str(info.value)
+
+
+def test_extends_cycle_through_a_base(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="a cycle"):
+        load_config(Outer, tmp_path / "a.yaml")

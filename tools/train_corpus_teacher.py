@@ -40,6 +40,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--steps", type=int, default=0, help="steps of this run (default: the config's teacher budget)")
     ap.add_argument("--lr", type=float, default=0.0, help="peak learning rate (default: the config's)")
     ap.add_argument("--warmup", type=int, default=-1, help="warm-up steps (default: the config's)")
+    ap.add_argument("--grid-stride", type=int, default=0,
+                    help="the teacher's grid stride (input patch * ceil(size / stride); default: the config's)")
     ap.add_argument("--teacher-dir", default="", help="where the run lives (default: the config's teacher_dir/out_dir)")
     ap.add_argument("--export", default="", help="when finished, export the teacher here (fp16, with provenance)")
     a = ap.parse_args(argv)
@@ -53,6 +55,8 @@ def main(argv: list[str]) -> int:
         ab.teacher_budget, optim=optim, **({"steps": a.steps} if a.steps else {})))
     if a.teacher_dir:
         ab = dataclasses.replace(ab, teacher_dir=a.teacher_dir)
+    if a.grid_stride:
+        ab = dataclasses.replace(ab, teacher=dataclasses.replace(ab.teacher, grid_stride=a.grid_stride))
     if a.init:
         ab = dataclasses.replace(ab, teacher=TeacherConfig(path=a.init, grid_stride=ab.teacher.grid_stride))
     cfg = teacher_run_config(ab, seed)
