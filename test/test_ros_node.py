@@ -203,13 +203,14 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
     for c in rig.names:
         listener.sub(Image, f"/{c}/depth/image_raw", reliable())
     listener.sub(DiagnosticArray, "/diagnostics", reliable())
-    faulty = {"mode": None}
+    faulty = {"mode": None, "fronts": 0}
     pub_img = listener.node.create_publisher(Image, f"/{bad}/image_raw", reliable(5))
     pub_info = listener.node.create_publisher(CameraInfo, f"/{bad}/camera_info", reliable(5))
     rng = np.random.default_rng(1)
 
     def on_front(msg):  # CAM_BACK's faulty image, stamped like the others' (a camera in sync, but broken)
         mode, st = faulty["mode"], msg.header.stamp
+        faulty["fronts"] += 1
         if mode is None:
             return
         img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -245,6 +246,9 @@ def test_bad_inputs_leave_node_alive_and_other_cameras_flowing(env, scene, procs
     # the node must have matched this test's CAM_BACK publisher before the faults start (slow discovery
     # on a loaded machine would otherwise lose the first fault's images)
     assert listener.spin_until(lambda: pub_img.get_subscription_count() > 0, timeout=30), node.log()
+    # and this test must hear CAM_FRONT (its images trigger CAM_BACK's): under load the listener's own
+    # subscription once matched late, so the first fault's images were never sent
+    assert listener.spin_until(lambda: faulty["fronts"] > 0, timeout=30), node.log() + pub.log()
     expected_logs = {
         "encoding": f"{bad}: dropped image (wrong encoding)",
         "size": f"{bad}: dropped image (data size mismatch)",
