@@ -137,3 +137,21 @@ def test_teacher_from_shipped_config(repo_root, tmp_path):
     bad.write_text("arch:\n  num_heads: 0\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: key 'arch\.num_heads'"):
         load_config(TeacherConfig, bad)
+
+
+def test_running_a_teacher_at_another_stride_than_it_was_trained_at_warns(tiny_dir, tmp_path):
+    import json
+    import shutil
+    import warnings
+
+    d = tmp_path / "t"
+    shutil.copytree(tiny_dir, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_teacher(d, grid_stride=16)  # no provenance: nothing to compare with
+    (d / "disdepth_teacher.json").write_text(json.dumps({"grid_stride": 12}))
+    with pytest.warns(UserWarning, match="trained at grid stride 12 and runs at 16"):
+        load_teacher(d, grid_stride=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_teacher(d, grid_stride=12).grid_stride == 12

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from disdepth_core.config import load_config
+from disdepth_core.models.teacher import TEACHER_PROVENANCE
 from disdepth_core.models.teacher_config import TeacherConfig
 from disdepth_core.training.ablation import (
     AblationConfig,
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> int:
     if a.export:
         ab = dataclasses.replace(ab, export_teacher=a.export)
         cmd = "python tools/train_corpus_teacher.py " + shlex.join(argv)
-        prov = Path(a.export) / "disdepth_teacher.json"
+        prov = Path(a.export) / TEACHER_PROVENANCE
         if prov.is_file() and json.loads(prov.read_text()).get("trained_by") == cmd:
             print(f"{a.export}: exported by this command already")  # again would record itself as its init
             return 0

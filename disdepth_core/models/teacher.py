@@ -233,9 +233,34 @@ class DepthTeacher(nn.Module):
         return list(enc.layer)
 
 
+TEACHER_PROVENANCE = "disdepth_teacher.json"
+
+
+def trained_grid_stride(path: str | Path) -> int | None:
+    """The grid stride a teacher directory was trained at (its ``disdepth_teacher.json``), or None."""
+    import json
+
+    f = Path(path) / TEACHER_PROVENANCE
+    try:
+        stride = json.loads(f.read_text()).get("grid_stride") if f.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    return int(stride) if isinstance(stride, int) else None
+
+
 def load_teacher(path: str | Path, *, grid_stride: int = _DEFAULTS.grid_stride, output_kind: str = _DEFAULTS.output_kind,
                  device: str | torch.device = "cpu", freeze: bool = True) -> DepthTeacher:
-    """Load a HF depth model from the local directory ``path`` and wrap it (eval mode, frozen by default)."""
+    """Load a HF depth model from the local directory ``path`` and wrap it (eval mode, frozen by default).
+
+    A teacher trained here records its grid stride (``disdepth_teacher.json``); running it at another
+    stride is allowed (a benchmark may compare strides) but warned about: its output degrades badly
+    (docs/results/teacher_fit.md: AbsRel 0.155 at its own stride 16, 0.39 at 12)."""
+    trained = trained_grid_stride(path)
+    if trained is not None and trained != grid_stride:
+        import warnings
+
+        warnings.warn(f"{path}: this teacher was trained at grid stride {trained} and runs at {grid_stride} "
+                      f"(set teacher.grid_stride: {trained})", stacklevel=2)
     teacher = DepthTeacher(load_teacher_model(path), grid_stride=grid_stride, output_kind=output_kind,
                            source=str(path)).to(device)
     teacher.eval()

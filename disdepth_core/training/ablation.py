@@ -384,12 +384,12 @@ def export_teacher(ab: AblationConfig, source: str, trained_by: str = "") -> Pat
         return None  # an adopted teacher is exported already: it came from a weights directory
     if not _finished(run):
         return None
-    from ..models.teacher import load_teacher_model, save_teacher
+    from ..models.teacher import TEACHER_PROVENANCE, load_teacher_model, save_teacher
 
     dst = Path(ab.export_teacher)
     init = None
     if ab.teacher.path:  # read before dst is replaced: the init may be the directory exported to
-        prov = Path(ab.teacher.path) / "disdepth_teacher.json"
+        prov = Path(ab.teacher.path) / TEACHER_PROVENANCE
         init = {"from": ab.teacher.path, **(json.loads(prov.read_text()) if prov.is_file() else {})}
     if dst.exists():
         shutil.rmtree(dst)
@@ -402,7 +402,7 @@ def export_teacher(ab: AblationConfig, source: str, trained_by: str = "") -> Pat
     for f in ("loss_curve.png", "eval_curve.png", "eval_history.csv"):
         if (run / f).is_file():
             shutil.copy2(run / f, dst / "eval" / f)
-    (dst / "disdepth_teacher.json").write_text(json.dumps({
+    (dst / TEACHER_PROVENANCE).write_text(json.dumps({
         "trained_by": trained_by or f"disdepth ablate --config {source}", "seed": ab.seeds[0],
         "steps": ab.teacher_budget.steps, "init": init,
         "batch_size": ab.teacher_budget.batch_size, "output": "relative disparity (affine-invariant)",
