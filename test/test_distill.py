@@ -147,3 +147,22 @@ def test_distill_from_a_nuscenes_layout_dataset_converted_to_bags(tmp_path, teac
     s = json.loads((out / "distill.json").read_text())
     assert s["extraction"]["labels"] == ["lidar"] and s["extraction"]["kept"]["train"] > 0
     assert s["bags"][0]["cameras"] and len(s["bags"][0]["cameras"]) == 6 and (out / "student.onnx").is_file()
+
+
+def test_the_student_runs_the_teacher_at_the_stride_it_was_trained_at(tmp_path, teachers, tiny_config):
+    from pathlib import Path
+
+    from disdepth_core.training.distill_bags import DistillRequest, training_config
+
+    import shutil
+
+    teacher = Path(shutil.copytree(teachers[0], tmp_path / "teacher"))
+    req = DistillRequest(bags=[], teacher=teacher, out=tmp_path / "o", rig=Path("config/rigs/nuscenes.yaml"),
+                         config=Path(tiny_config))
+    assert training_config(req, tmp_path, False, False).teacher.grid_stride == 16  # no provenance: the default
+    (teacher / "disdepth_teacher.json").write_text(json.dumps({"grid_stride": 12}))
+    assert training_config(req, tmp_path, False, False).teacher.grid_stride == 12
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text(yaml.safe_dump({**yaml.safe_load(Path(tiny_config).read_text()), "teacher": {"grid_stride": 8}}))
+    req.config = explicit
+    assert training_config(req, tmp_path, False, False).teacher.grid_stride == 8  # the user's config wins

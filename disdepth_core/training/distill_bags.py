@@ -92,6 +92,7 @@ def training_config(req: DistillRequest, data: Path, teacher_labels: bool, has_v
     import yaml
 
     from ..config import from_dict, to_dict
+    from ..models.teacher import trained_grid_stride
     from ..paths import config_path
     from ..training.config import TrainConfig
 
@@ -120,6 +121,9 @@ def training_config(req: DistillRequest, data: Path, teacher_labels: bool, has_v
         if d["val_dataset"]:
             d["val_dataset"]["cameras"] = list(req.cameras)
     d["teacher"] = {**d.get("teacher", {}), "path": str(req.teacher), "arch": None}
+    recorded = trained_grid_stride(req.teacher)
+    if recorded is not None and "grid_stride" not in (raw.get("teacher") or {}):
+        d["teacher"]["grid_stride"] = recorded  # the stride it was trained at, unless the config names one
     d["distill"]["teacher_cache"] = str(req.out / "teacher_cache")
     d["distill"]["teacher_labels"] = bool(teacher_labels or d["distill"].get("teacher_labels"))
     if req.steps is not None:
