@@ -150,11 +150,10 @@ def test_distill_from_a_nuscenes_layout_dataset_converted_to_bags(tmp_path, teac
 
 
 def test_the_student_runs_the_teacher_at_the_stride_it_was_trained_at(tmp_path, teachers, tiny_config):
+    import shutil
     from pathlib import Path
 
     from disdepth_core.training.distill_bags import DistillRequest, training_config
-
-    import shutil
 
     teacher = Path(shutil.copytree(teachers[0], tmp_path / "teacher"))
     req = DistillRequest(bags=[], teacher=teacher, out=tmp_path / "o", rig=Path("config/rigs/nuscenes.yaml"),
