@@ -55,10 +55,10 @@ def main() -> int:
         rows.setdefault(row, {})[seed] = {"drives": res["drives"][ck], "ood": res["ood"]["checkpoints"][ck],
                                           "best_constant": res["ood"]["best_constant"], "source": f"{path}:{ck}"}
     drives = sorted({d for r in rows.values() for s in r.values() for d in s["drives"]})
-    md = ["# The shipped pair's seeds on data they never saw, measured as deployed", "",
+    md = ["# Students' seeds on data they never saw, measured as deployed", "",
           "Each number is `disdepth eval-bag --gt depth` of an fp16 export (`benchmarks/student_quality.py`); "
           "mean ± sample std over seeds. Command: `python benchmarks/student_quality_seeds.py "
-          + " ".join(f'--entry "{e}"' for e in a.entry) + (f" --twin {a.twin}" if a.twin else "") + "`.", "",
+          + " ".join(f'--entry "{e}"' for e in a.entry) + (f' --twin "{a.twin}"' if a.twin else "") + "`.", "",
           "| row | seeds | " + " | ".join(f"drive {d} AbsRel | RMSE | δ<1.25" for d in drives)
           + " | boxes & spheres AbsRel | δ<1.25 |",
           "|---|---|" + "---|---|---|" * len(drives) + "---|---|"]
