@@ -281,13 +281,14 @@ def load_yaml_extending(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
     if not isinstance(base_name, str) or not base_name:
         raise ConfigError(f"expected the path of a base config file, got {base_name!r}", source=str(p),
                           key=EXTENDS_KEY)
+    chain = _chain + (p.resolve(),)  # this file and the files that extend it
     base_path = (p.parent / base_name).resolve()
-    if base_path in _chain or base_path == p.resolve():
+    if base_path in chain:
         raise ConfigError(f"{base_name} extends this file again (a cycle)", source=str(p), key=EXTENDS_KEY)
     if not base_path.is_file():
         raise ConfigError(f"base config {base_name} not found (looked for {base_path})", source=str(p),
                           key=EXTENDS_KEY)
-    base = load_yaml_extending(base_path, _chain + (p.resolve(),))
+    base = load_yaml_extending(base_path, chain)
     if not isinstance(base, dict):
         raise ConfigError(f"base config {base_name} is not a mapping", source=str(p), key=EXTENDS_KEY)
     return _merged(base, data)
