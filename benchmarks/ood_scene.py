@@ -119,6 +119,7 @@ def main() -> int:
         m = json.loads((a.out / name / "metrics.json").read_text())
         res["checkpoints"][ck] = {k: m["metric"]["all"][k] for k in ("abs_rel", "rmse", "a1")}
         res["checkpoints"][ck]["median_abs_rel"] = m["median"]["all"]["abs_rel"]
+        res["checkpoints"][ck]["error_by_distance"] = m["error_by_distance"]
     (a.out / "ood.json").write_text(json.dumps(res, indent=1) + "\n")
     bc = res["best_constant"]
     print("| model | AbsRel | RMSE (m) | δ<1.25 | AbsRel median-scaled |\n|---|---|---|---|---|")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -70,8 +71,11 @@ BANDS_M = (0, 5, 10, 20, 40, 80)
 
 def distance_bands(error_by_distance: list[dict], edges=BANDS_M) -> list[dict]:
     """eval-bag's ``error_by_distance`` bins merged into ``edges`` (metres): per band the pixels, the
-    pixel-mean AbsRel and the band's share of the summed per-pixel relative error (where the error is)."""
-    out = [{"from_m": lo, "to_m": hi, "pixels": 0, "abs_rel_sum": 0.0} for lo, hi in zip(edges, edges[1:])]
+    pixel-mean AbsRel, the band's share of the summed per-pixel relative error (where the error is) and its
+    scale, the geometric mean of prediction / GT (None where the bins predate it)."""
+    out = [{"from_m": lo, "to_m": hi, "pixels": 0, "abs_rel_sum": 0.0, "log_scale_sum": 0.0}
+           for lo, hi in zip(edges, edges[1:])]
+    has_scale = all("scale" in b for b in error_by_distance if b["pixels"])
     for b in error_by_distance:
         if not b["pixels"]:
             continue
@@ -80,10 +84,13 @@ def distance_bands(error_by_distance: list[dict], edges=BANDS_M) -> list[dict]:
             raise ValueError(f"distance bin {b['from_m']}-{b['to_m']} m straddles the bands {edges}")
         band["pixels"] += b["pixels"]
         band["abs_rel_sum"] += b["pixels"] * b["abs_rel"]
+        band["log_scale_sum"] += b["pixels"] * math.log(b["scale"]) if has_scale else 0.0
     total = sum(o["abs_rel_sum"] for o in out) or 1.0
     return [{"from_m": o["from_m"], "to_m": o["to_m"], "pixels": o["pixels"],
              "abs_rel": o["abs_rel_sum"] / o["pixels"] if o["pixels"] else None,
-             "error_share": o["abs_rel_sum"] / total} for o in out]
+             "error_share": o["abs_rel_sum"] / total,
+             "scale": math.exp(o["log_scale_sum"] / o["pixels"]) if o["pixels"] and has_scale else None}
+            for o in out]
 
 
 def main() -> int:
@@ -146,6 +153,13 @@ def main() -> int:
         md.append(f"| {ck} | {m['abs_rel']:.4f} | {m['rmse']:.3f} | {m['a1']:.4f} | {m['median_abs_rel']:.4f} |")
     md.append(f"| best constant ({bc['constant_m']:.2f} m, chosen with the ground truth) | {bc['abs_rel']:.4f} | | "
               f"{bc['a1']:.4f} | |")
+    md += ["", "Scale per distance band off the street (geometric mean of prediction / ground truth; 1 = unbiased, "
+           "below 1 = put too near):", "",
+           "| model | " + " | ".join(f"{lo}-{hi} m" for lo, hi in zip(BANDS_M, BANDS_M[1:])) + " |",
+           "|---|" + "---|" * (len(BANDS_M) - 1)]
+    for ck, m in ood["checkpoints"].items():
+        bands = distance_bands(m["error_by_distance"])
+        md.append(f"| {ck} | " + " | ".join(f"{b['scale']:.2f}" if b["scale"] else "" for b in bands) + " |")
     a.results.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0

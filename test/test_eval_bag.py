@@ -82,6 +82,7 @@ def test_constant_scale_error_gives_expected_metrics_and_perfect_median_scaled(w
     assert (m["a1"], m["a2"], m["a3"]) == (0.0, 1.0, 1.0)  # ratio 1/0.7 = 1.43: above 1.25, below 1.5625
     assert med["abs_rel"] == pytest.approx(0.0, abs=1e-6) and med["a1"] == 1.0
     assert all(b["abs_rel"] == pytest.approx(0.3, abs=1e-5) for b in r["error_by_distance"] if b["pixels"])
+    assert all(b["scale"] == pytest.approx(0.7, abs=1e-6) for b in r["error_by_distance"] if b["pixels"])
 
 
 def test_lidar_and_dense_ground_truth_agree(world, rig):

@@ -69,6 +69,17 @@ def test_distance_bands_merge_bins_and_share_the_error():
     # summed error 40 + 30 + 40 = 110: the nearest band holds 40 / 110 of it
     assert abs(bands[0]["error_share"] - 40 / 110) < 1e-12
     assert abs(sum(b["error_share"] for b in bands) - 1.0) < 1e-12
+    assert all(b["scale"] is None for b in bands)  # bins written before eval-bag reported a scale
+
+
+def test_distance_bands_merge_the_scale_as_a_pixel_weighted_geometric_mean():
+    sq = _load_student_quality()
+    bins = [{"from_m": 20, "to_m": 30, "pixels": 100, "abs_rel": 0.5, "scale": 0.5},
+            {"from_m": 30, "to_m": 40, "pixels": 300, "abs_rel": 1.0, "scale": 2.0},
+            {"from_m": 0, "to_m": 5, "pixels": 10, "abs_rel": 0.0, "scale": 1.0}]
+    bands = sq.distance_bands(bins)
+    assert abs(bands[3]["scale"] - 2.0 ** 0.5) < 1e-12  # exp((100 ln 0.5 + 300 ln 2) / 400) = 2^(1/2)
+    assert bands[0]["scale"] == 1.0 and bands[1]["scale"] is None
 
 
 def test_merges_distance_bands_over_seeds(tmp_path):

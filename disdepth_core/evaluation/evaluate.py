@@ -31,13 +31,18 @@ DENSE_GT_FRACTION = 0.3  # GT covering more of the image than this is dense (ren
 
 
 class ErrorByDistance:
-    """Mean absolute error and AbsRel of valid pixels binned by GT distance (metres)."""
+    """Mean absolute error, AbsRel and scale of valid pixels binned by GT distance (metres).
+
+    ``scale`` is the geometric mean of pred/GT in the band, ``exp(mean(log(pred / gt)))``: 1 is no
+    bias, 0.5 puts that band's surfaces at half their distance (AbsRel alone cannot say which way).
+    """
 
     def __init__(self, edges=DISTANCE_BINS):
         self.edges = list(edges)
         n = len(self.edges) - 1
         self.abs = [0.0] * n
         self.rel = [0.0] * n
+        self.log_ratio = [0.0] * n
         self.count = [0] * n
 
     def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> None:
@@ -48,12 +53,14 @@ class ErrorByDistance:
                 err = (p[sel] - g[sel]).abs()
                 self.abs[i] += float(err.sum())
                 self.rel[i] += float((err / g[sel]).sum())
+                self.log_ratio[i] += float(torch.log(p[sel].clamp_min(1e-6) / g[sel]).sum())
                 self.count[i] += int(sel.sum())
 
     def summary(self) -> list[dict]:
         return [
             {"from_m": self.edges[i], "to_m": self.edges[i + 1], "pixels": c,
-             "mae_m": self.abs[i] / c if c else None, "abs_rel": self.rel[i] / c if c else None}
+             "mae_m": self.abs[i] / c if c else None, "abs_rel": self.rel[i] / c if c else None,
+             "scale": math.exp(self.log_ratio[i] / c) if c else None}
             for i, c in enumerate(self.count)
         ]
 
@@ -274,10 +281,13 @@ def write_report(summary: dict, out_dir: str | Path, *, title: str, command: str
            f"{cv:.4f}" if cv == cv and cv is not None else "Cross-view consistency: n/a (single camera)"]
     if summary.get("cross_view_gt") is not None:
         md.append(f"(the same metric on the ground truth itself, the occlusion floor: {summary['cross_view_gt']:.4f})")
-    md += ["", "## Error by distance", "", "| from m | to m | pixels | MAE m | AbsRel |", "|---|---|---|---|---|"]
+    md += ["", "## Error by distance", "",
+           "scale: geometric mean of prediction / ground truth (1 = unbiased, below 1 = put too near).", "",
+           "| from m | to m | pixels | MAE m | AbsRel | scale |", "|---|---|---|---|---|---|"]
     for b in summary["error_by_distance"]:
         if b["pixels"]:
-            md.append(f"| {b['from_m']} | {b['to_m']} | {b['pixels']} | {b['mae_m']:.3f} | {b['abs_rel']:.4f} |")
+            md.append(f"| {b['from_m']} | {b['to_m']} | {b['pixels']} | {b['mae_m']:.3f} | {b['abs_rel']:.4f} | "
+                      f"{b['scale']:.3f} |")
     if "confidence" in summary:  # the key is there when the predictor could give one (None: it gave none)
         from ..viz.eval_plots import plot_sparsification
         from .sparsification import confidence_section
