@@ -1,9 +1,10 @@
 """The shipped students: weights/student_default (the best on held-out streets), weights/student_supervised
 (no KD) and weights/student_distilled (its KD twin).
 
-They are produced by ``disdepth ablate --config config/ablation/corpus.yaml`` (its ``export``
-and ``export_teacher`` sections), as is the teacher they were distilled from,
-``weights/teacher_synthetic`` (a local fp16 Hugging Face directory). These tests check what a user relies on: small fp16 safetensors with a
+They are produced by ``disdepth ablate --config config/ablation/corpus_teacher_stride12.yaml`` (its
+``export`` section), distilled from ``weights/teacher_synthetic`` (a local fp16 Hugging Face directory:
+the teacher trained by ``config/ablation/corpus.yaml``, which that config extends, and continued by
+``tools/train_corpus_teacher.py``). These tests check what a user relies on: small fp16 safetensors with a
 config, the same architecture and budget for both, their recorded evaluation, and that the
 default one is a trained metric-depth model (far better than the same network untrained on a
 held-out world frame it never saw).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from disdepth_core.config import load_config
@@ -28,7 +30,8 @@ DEFAULT = REPO / "weights" / "student_default"
 SUPERVISED = REPO / "weights" / "student_supervised"
 DISTILLED = REPO / "weights" / "student_distilled"
 TEACHER = REPO / "weights" / "teacher_synthetic"
-SHIP_CONFIG = REPO / "config" / "ablation" / "corpus.yaml"
+SHIP_CONFIG = REPO / "config" / "ablation" / "corpus_teacher_stride12.yaml"
+TEACHER_CONFIG = REPO / "config" / "ablation" / "corpus.yaml"  # the config SHIP_CONFIG extends
 
 
 @pytest.mark.parametrize("d", [DEFAULT, SUPERVISED, DISTILLED], ids=["default", "supervised", "distilled"])
@@ -81,7 +84,10 @@ def test_shipped_teacher_is_a_loadable_fp16_depth_anything_with_its_eval():
         assert link["trained_by"].startswith("python tools/train_corpus_teacher.py")
         assert "--init" in link["trained_by"] and link["init"]["from"]
         link = link["init"]
-    assert link["trained_by"] == f"disdepth ablate --config {SHIP_CONFIG.relative_to(REPO)}"
+    assert link["trained_by"] == f"disdepth ablate --config {TEACHER_CONFIG.relative_to(REPO)}"
+    # the students were distilled from it at the grid stride it was trained at
+    assert yaml.safe_load(SHIP_CONFIG.read_text())["extends"] == TEACHER_CONFIG.name
+    assert load_config(AblationConfig, SHIP_CONFIG).teacher.grid_stride == info["grid_stride"]
     t = load_teacher(TEACHER, grid_stride=info["grid_stride"])
     assert t.model_type == "depth_anything" and t.output_kind == "relative_disparity"
     assert all(p.dtype == torch.float32 for p in t.parameters())

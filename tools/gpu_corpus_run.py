@@ -9,7 +9,7 @@ packages this needs, and nothing is installed. The steps:
 2. the teacher: fine-tune the shipped ``weights/teacher_synthetic`` on the whole corpus, dense, with
    the ablation's loss and sky depth, batch ``--teacher-batch``. It runs as many steps as fit
    ``--teacher-share`` of the time left, measured by a short probe run first, so the cosine
-   schedule ends when the time does; ``--teacher-grid-stride 8`` runs it at twice the shipped
+   schedule ends when the time does; ``--teacher-grid-stride 8`` runs it at 1.5x the shipped
    input resolution (``results.json`` records the stride: a config using the returned teacher
    needs ``teacher.grid_stride`` set to it);
 3. the rows "supervised (log bins, gaps)" and "+ output KD (log bins, gaps)" (the shipped pair) of the ablation from that teacher, in two processes side by
@@ -79,8 +79,9 @@ def main() -> int:
     ap.add_argument("--config", default="config/ablation/corpus.yaml")
     ap.add_argument("--teacher-from", default="weights/teacher_synthetic")
     ap.add_argument("--teacher-grid-stride", type=int, default=0,
-                    help="run (and fine-tune) the teacher at this grid stride, e.g. 8: twice the shipped teacher's "
-                         "input resolution (docs/results/teacher_fit.md: it underfits, worst within 5 m); 0 = the config's")
+                    help="run (and fine-tune) the teacher at this grid stride, e.g. 8: 1.5x the shipped teacher's "
+                         "input resolution (docs/results/teacher_fit.md: it underfits, worst within 5 m); 0 = the stride "
+                         "the teacher was trained at (its disdepth_teacher.json), else the config's")
     ap.add_argument("--teacher-batch", type=int, default=16)
     ap.add_argument("--student-batch", type=int, default=8)
     ap.add_argument("--teacher-share", type=float, default=0.5)
@@ -122,7 +123,10 @@ def main() -> int:
         return min(n, a.max_steps) if a.max_steps else n
 
     # -- the teacher: probe, then the sized run
-    stride = a.teacher_grid_stride or ab.teacher.grid_stride
+    from disdepth_core.models.teacher import trained_grid_stride
+
+    # the stride asked for, else the one the teacher was trained at (the shipped one: 12), else the config's
+    stride = a.teacher_grid_stride or trained_grid_stride(a.teacher_from) or ab.teacher.grid_stride
     results["teacher_grid_stride"] = stride
     teacher_src = TeacherConfig(path=a.teacher_from, grid_stride=stride)
     probe = dataclasses.replace(ab, out_dir=str(a.work / "probe"), teacher=teacher_src,
