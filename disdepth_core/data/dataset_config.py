@@ -113,6 +113,9 @@ class DatasetConfig:
     unlabelled: Literal["drop", "keep"] = cfg_field(
         "drop", help="sequences without labels (labelled_every > 1): drop them, or keep them without ground truth "
         "(valid all false) so that they contribute KD terms only")
+    unlabelled_pool: str = cfg_field(
+        "", help="synthetic: a directory of further sequences (e.g. off-street places, world.open_seed_range) served "
+        "without ground truth, KD terms only; used with unlabelled: keep, ignored with drop")
     on_corrupt: Literal["skip", "error"] = cfg_field(
         "skip", help="unreadable files: skip (count, warn once, use the next sample) or error"
     )
@@ -147,6 +150,8 @@ class DatasetConfig:
             )
         if self.labelled_every > 1 and self.name != "synthetic":
             raise ConfigError("labelled subsets are implemented for the synthetic dataset only", key="labelled_every")
+        if self.unlabelled_pool and self.name != "synthetic":
+            raise ConfigError("an unlabelled pool is implemented for the synthetic dataset only", key="unlabelled_pool")
         if self.kb_crop and self.name != "kitti":
             raise ConfigError("kb_crop is the KITTI benchmark crop; it applies to kitti only", key="kb_crop")
         if self.cameras and not d.multi_camera:

@@ -9,7 +9,8 @@ exact depths of nearby rays; re-render at the target size for exact per-pixel tr
 
 ``labelled_every=N`` keeps metric labels on about one sequence in N (chosen by a hash of its name); the others are
 dropped (``unlabelled="drop"``) or served with ``valid`` all false (``"keep"``: frames that
-contribute distillation terms only, as in the papers' setting).
+contribute distillation terms only, as in the papers' setting). ``unlabelled_pool`` adds the
+sequences of another directory (e.g. off-street places) served that way too, with ``"keep"`` only.
 
 ``gt="lidar"`` replaces the dense truth with the sequence's LiDAR sweep projected into each
 camera at the working resolution (sparse, like nuScenes/DDAD supervision): points go
@@ -72,7 +73,7 @@ class SyntheticWorldDataset(Dataset):
     def __init__(self, root: str | Path, size: tuple[int, int] | None = None, cameras: Sequence[str] | None = None,
                  gt: str = _DEFAULTS.gt_source, min_depth: float = _DEFAULTS.min_depth,
                  max_depth: float = _DEFAULTS.max_depth, labelled_every: int = DatasetConfig.labelled_every,
-                 unlabelled: str = DatasetConfig.unlabelled):
+                 unlabelled: str = DatasetConfig.unlabelled, unlabelled_pool: str | Path | None = None):
         if gt not in ("render", "lidar"):
             raise DisdepthError(f"synthetic dataset: gt must be 'render' or 'lidar', got {gt!r}")
         self.gt, self.min_depth, self.max_depth = gt, float(min_depth), float(max_depth)
@@ -81,8 +82,9 @@ class SyntheticWorldDataset(Dataset):
         self.rigs: dict[Path, CameraRig] = {}
         self.meta: dict[Path, dict] = {}
         self.unlabelled: set[Path] = set()  # sequences served without ground truth (KD-only frames)
-        for seq in find_sequences(root):
-            if not is_labelled(seq.name, labelled_every):
+        pool = find_sequences(unlabelled_pool) if unlabelled_pool and unlabelled == "keep" else []
+        for seq in find_sequences(root) + pool:
+            if seq in pool or not is_labelled(seq.name, labelled_every):
                 if unlabelled == "drop":
                     continue
                 self.unlabelled.add(seq)
@@ -169,7 +171,8 @@ def from_dataset_config(cfg, split: str | None = None) -> SyntheticWorldDataset:
     r = cfg.resolved()
     ds = SyntheticWorldDataset(root, size=tuple(cfg.size) if cfg.size else None, cameras=cfg.cameras or None,
                                gt=r.gt_source, min_depth=r.min_depth, max_depth=r.max_depth,
-                               labelled_every=cfg.labelled_every, unlabelled=cfg.unlabelled)
+                               labelled_every=cfg.labelled_every, unlabelled=cfg.unlabelled,
+                               unlabelled_pool=cfg.unlabelled_pool or None)
     if cfg.max_samples:
         ds.items = ds.items[: cfg.max_samples]
     return ds

@@ -45,7 +45,9 @@ class WorldData:
 
     Seeds are ``train_seeds`` plus ``train_seed_range`` ``[first, count]`` (likewise for
     held-out); street ``k`` of a split uses ``rigs[k % len(rigs)]``, so ``[nuscenes,
-    nuscenes, ddad]`` renders a third of the streets with the DDAD rig.
+    nuscenes, ddad]`` renders a third of the streets with the DDAD rig. ``open_seed_range``
+    adds places rendered from ``open_config`` (e.g. off-street open ground) to
+    ``<root>/open``: a pool that rows may use as unlabelled frames (``dataset.unlabelled_pool``).
     """
 
     root: str = cfg_field("out/world", help="streets go to <root>/train/seed<k> and <root>/val/seed<k>")
@@ -58,8 +60,14 @@ class WorldData:
     config: str = cfg_field("", help="WorldConfig YAML (e.g. config/world/corpus.yaml); empty = the default world")
     rigs: list[str] = cfg_field(default_factory=lambda: ["nuscenes"], help="rig names/files, used round-robin")
     workers: int = cfg_field(1, min=1, help="render processes (one torch thread each)")
+    open_seed_range: tuple[int, int] | None = cfg_field(None, min=0, help="[first seed, count] of places rendered "
+                                                                          "from open_config into <root>/open")
+    open_config: str = cfg_field("", help="WorldConfig YAML of the open places (e.g. config/world/open_ground.yaml)")
 
     def seeds(self, split: str) -> list[int]:
+        if split == "open":
+            r = self.open_seed_range
+            return list(range(r[0], r[0] + r[1])) if r else []
         explicit, rng = (self.train_seeds, self.train_seed_range) if split == "train" else (
             self.val_seeds, self.val_seed_range)
         out = list(explicit)
@@ -70,14 +78,16 @@ class WorldData:
     def jobs(self):
         from ..world.corpus import StreetJob
 
-        return [StreetJob(split, seed, self.rigs[k % len(self.rigs)])
-                for split in ("train", "val") for k, seed in enumerate(self.seeds(split))]
+        return [StreetJob(split, seed, self.rigs[k % len(self.rigs)], self.open_config if split == "open" else None)
+                for split in ("train", "val", "open") for k, seed in enumerate(self.seeds(split))]
 
     def validate(self) -> None:
         from ..config import ConfigError
 
         if set(self.seeds("train")) & set(self.seeds("val")):
             raise ConfigError("train and held-out seeds must differ", key="val_seeds")
+        if self.open_seed_range and not self.open_config:
+            raise ConfigError("open places need their world config (layout: open)", key="open_config")
         if not self.rigs:
             raise ConfigError("at least one rig is needed", key="rigs")
 

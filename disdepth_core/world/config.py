@@ -7,6 +7,7 @@ any subset of the keys overrides them through :func:`disdepth_core.config.load_c
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from ..config import ConfigError, cfg_field
 from .appearance import AppearanceConfig
@@ -44,6 +45,9 @@ class LidarConfig:
 class WorldConfig:
     """Procedural street scene, ego drive, lighting and sensor simulation."""
 
+    layout: Literal["street", "open"] = cfg_field(
+        "street", help="street: a road with kerbs, facades, traffic; open: off-street open ground with things "
+                       "scattered at any heading (disdepth_core.world.open_scene)")
     rate_hz: float = cfg_field(10.0, gt=0.0, max=100.0, help="frame rate of the sequence (Hz)")
     start_time_s: int = cfg_field(1_700_000_000, min=0, help="timestamp of frame 0 (s since epoch)")
     ego_speed_mps: tuple[float, float] = cfg_field((7.0, 12.0), min=0.0, max=40.0, help="ego speed range, drawn per sequence (m/s)")

@@ -20,9 +20,13 @@ from pathlib import Path
 
 @dataclasses.dataclass(frozen=True)
 class StreetJob:
+    """One street (or place) to render: ``<root>/<split>/seed<seed>`` seen by ``rig``, from the WorldConfig
+    YAML ``config`` (None: the corpus's)."""
+
     split: str
     seed: int
     rig: str
+    config: str | None = None
 
     def out(self, root: Path) -> Path:
         return root / self.split / f"seed{self.seed}"
@@ -68,7 +72,8 @@ def render_corpus(root: str | Path, jobs: list[StreetJob], *, frames: int, size:
     """Render every job whose street is missing; returns a summary (counts, seconds, bytes).
 
     The summary of the call that rendered streets is written to ``<root>/corpus.json`` (render
-    wall and CPU seconds of the streets rendered by that call, size on disk); a call with
+    wall and CPU seconds of the streets rendered by that call, size on disk, the records of
+    earlier calls that rendered into the same root under ``earlier_renders``); a call with
     nothing left to render returns it unchanged.
     """
     from tqdm import tqdm
@@ -85,11 +90,12 @@ def render_corpus(root: str | Path, jobs: list[StreetJob], *, frames: int, size:
     if todo:
         if workers <= 1:
             for j in todo:
-                busy += _render_street(j, str(root), frames, tuple(size), world_yaml)
+                busy += _render_street(j, str(root), frames, tuple(size), j.config or world_yaml)
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futs = [pool.submit(_render_street, j, str(root), frames, tuple(size), world_yaml) for j in todo]
+                futs = [pool.submit(_render_street, j, str(root), frames, tuple(size), j.config or world_yaml)
+                        for j in todo]
                 for fut in as_completed(futs):
                     busy += fut.result()
                     bar.update()
@@ -99,11 +105,18 @@ def render_corpus(root: str | Path, jobs: list[StreetJob], *, frames: int, size:
         "streets": len(jobs), "rendered_now": len(todo), "frames_per_street": frames, "size": list(size),
         "splits": {s: sum(1 for j in jobs if j.split == s) for s in sorted({j.split for j in jobs})},
         "rigs": {r: sum(1 for j in jobs if j.rig == r) for r in sorted({j.rig for j in jobs})},
-        "world_config": world_yaml, "wall_seconds": round(time.time() - t0, 1),
+        "world_config": world_yaml,
+        "split_configs": {s: sorted({j.config for j in jobs if j.split == s and j.config}) for s in
+                          sorted({j.split for j in jobs if j.config})},
+        "wall_seconds": round(time.time() - t0, 1),
         "render_cpu_seconds": round(busy, 1), "workers": workers, "bytes": nbytes,
     }
     prev = root / "corpus.json"
-    if prev.is_file() and not todo:  # nothing rendered: keep the record of the render that made it
-        return json.loads(prev.read_text())
+    if prev.is_file():
+        before = json.loads(prev.read_text())
+        if not todo:  # nothing rendered: keep the record of the render that made it
+            return before
+        # streets added to a rendered corpus (e.g. a new split): keep the earlier renders' records
+        summary["earlier_renders"] = before.pop("earlier_renders", []) + [before]
     prev.write_text(json.dumps(summary, indent=1) + "\n")
     return summary

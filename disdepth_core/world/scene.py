@@ -308,11 +308,22 @@ def build_scene(cfg: WorldConfig, seed: int, duration_s: float) -> Scene:
         g = b.new_group((v, 0.0, 0.0))
         _add_vehicle(b, rng, xs, lane_ys[k], 0.0 if lane_dirs[k] > 0 else math.pi, group=g, truck=rng.random() < 0.1)
 
+    sun = draw_sun(rng, cfg)
+    ego = EgoPath(x0, ego_y, speed, _uniform(rng, (0.0, 0.3)), _uniform(rng, (6.0, 14.0)), _uniform(rng, (0, 6.28)))
+    return finish_scene(b, rng, cfg, seed, look, road, ego, sun)
+
+
+def draw_sun(rng: np.random.Generator, cfg: WorldConfig) -> torch.Tensor:
+    """A unit vector (3,) float64 towards the sun, elevation within ``cfg.sun_elevation_deg``."""
     elev = math.radians(_uniform(rng, cfg.sun_elevation_deg))
     azim = _uniform(rng, (0.0, 2 * math.pi))
-    sun = torch.tensor([math.cos(elev) * math.cos(azim), math.cos(elev) * math.sin(azim), math.sin(elev)],
-                       dtype=torch.float64)
-    ego = EgoPath(x0, ego_y, speed, _uniform(rng, (0.0, 0.3)), _uniform(rng, (6.0, 14.0)), _uniform(rng, (0, 6.28)))
+    return torch.tensor([math.cos(elev) * math.cos(azim), math.cos(elev) * math.sin(azim), math.sin(elev)],
+                        dtype=torch.float64)
+
+
+def finish_scene(b: _Builder, rng: np.random.Generator, cfg: WorldConfig, seed: int, look: Appearance,
+                 road: RoadLayout, ego: EgoPath, sun: torch.Tensor) -> Scene:
+    """The scene of builder ``b`` lit by ``sun``: sky and ambient drawn from ``rng`` and ``look``, albedo jittered."""
     haze = _uniform(rng, (0.0, 1.0))
     zenith = (0.25 + 0.1 * haze, 0.45 + 0.1 * haze, 0.80)
     horizon = (0.75 + 0.1 * haze, 0.80 + 0.08 * haze, 0.86 + 0.05 * haze)

@@ -8,6 +8,7 @@ import torch
 
 from ..geometry import CameraRig
 from .config import WorldConfig
+from .open_scene import build_open_scene
 from .renderer import FrameRender, WorldRenderer, lidar_extrinsics
 from .scene import Scene, build_scene
 
@@ -26,7 +27,8 @@ class WorldSequence:
         self.frames = int(frames)
         self.seed = int(seed)
         self.cfg = cfg or WorldConfig()
-        self.scene: Scene = build_scene(self.cfg, self.seed, duration_s=self.frames / self.cfg.rate_hz)
+        build = build_open_scene if self.cfg.layout == "open" else build_scene
+        self.scene: Scene = build(self.cfg, self.seed, duration_s=self.frames / self.cfg.rate_hz)
         self.renderer = WorldRenderer(self.scene, rig, self.cfg, self.seed)
         self.T_base_lidar = lidar_extrinsics(self.cfg)
 
