@@ -209,6 +209,27 @@ def depth_to_base_points(depth: torch.Tensor, K: torch.Tensor, T_base_cam: torch
     return transform_points(T_base_cam, pts.reshape(B, H * W, 3)).reshape(B, H, W, 3)
 
 
+def ground_plane_depth(K: torch.Tensor, T_base_cam: torch.Tensor, height: int, width: int,
+                       ground_z: float = 0.0) -> torch.Tensor:
+    """Z-depth ``(B, H, W)`` (metres) at which each pixel's ray meets the flat ground ``z = ground_z`` of
+    the base frame (REP 105 base_link: z up, the ground at z = 0 for a vehicle standing on it); 0 where
+    the ray does not go down to it (at or above the horizon, or a camera at or below the ground).
+
+    K ``(B, 3, 3)`` pixels, T_base_cam ``(B, 4, 4)``. A ray ``r = K^-1 (u, v, 1)`` (camera z = 1) goes
+    down at ``(R r)_z`` metres of height per metre of z-depth, so it reaches the ground at z-depth
+    ``(ground_z - c_z) / (R r)_z`` for a camera centre at height ``c_z``.
+    """
+    grid = pixel_grid(height, width, device=K.device, dtype=K.dtype)
+    ones = torch.ones_like(grid[..., :1])
+    pix = torch.cat([grid, ones], dim=-1)  # (H, W, 3)
+    rays = torch.einsum("bij,hwj->bhwi", torch.linalg.inv(K), pix)  # (B, H, W, 3), z = 1
+    R, c = T_base_cam[:, :3, :3].to(K.dtype), T_base_cam[:, :3, 3].to(K.dtype)
+    down = torch.einsum("bj,bhwj->bhw", R[:, 2, :], rays)  # base-z change per metre of camera z-depth
+    rise = (ground_z - c[:, 2])[:, None, None]  # negative: the ground is below the camera
+    depth = rise / torch.where(down < 0, down, torch.full_like(down, -1.0))
+    return torch.where((down < -1e-6) & (rise < 0), depth, torch.zeros_like(depth))
+
+
 def in_image(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Mask ``(...)`` of pixel coordinates ``(..., 2)`` inside the image (pixel-centre convention)."""
     u, v = uv[..., 0], uv[..., 1]

@@ -34,6 +34,8 @@ tops included, clamped to the student's range).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -73,6 +75,47 @@ def fit_teacher_disparity(
     ref = torch.where(valid, ref_depth, torch.ones_like(ref_depth))
     s, t = align_scale_shift(teacher_disp, 1.0 / ref, valid, weight=weight)
     return (s[:, None, None] * teacher_disp + t[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min), s
+
+
+def teacher_ground_pixels(
+    teacher_disp: torch.Tensor, ground_depth: torch.Tensor, *, near_m: float = 2.0, far_m: float = 20.0,
+    tol: float = 0.05, iters: int = 3, min_pixels: int = 200, bands: int = 16,
+) -> torch.Tensor:
+    """The pixels (B, H, W) bool that the teacher agrees are flat ground: metric pseudo-labels for free.
+
+    ``ground_depth`` (B, H, W) metres is where each pixel's ray meets the ground
+    (:func:`disdepth_core.geometry.ground_plane_depth`, 0 above the horizon): the one metric fact a
+    calibrated rig knows about an unlabelled frame -- where the ground is not covered by something
+    standing on it. Candidates are pixels whose ray meets the ground within ``[near_m, far_m]``.
+    What stands on the ground (a car, a wall) must not pull the fit, so it starts robust: the
+    candidates are split into ``bands`` of equal ground distance (log spaced), where the ground has one
+    disparity and the teacher should too, and the teacher's relative disparity is fitted to the
+    ground's by least squares on the bands' *medians* (right while most of each band is ground).
+    Then only pixels whose fitted depth is within ``tol`` (log) of the ground's are kept and the fit
+    repeated on them, ``iters`` times. An image keeps its pixels only if at least ``min_pixels``
+    remain and the scale is positive; otherwise none. ``ground_depth`` there is the pseudo-label.
+    """
+    cand = (ground_depth >= near_m) & (ground_depth <= far_m)
+    g_disp = torch.where(cand, 1.0 / ground_depth.clamp_min(1e-6), torch.ones_like(ground_depth))
+    lo, hi = math.log(near_m), math.log(far_m)
+    band = ((ground_depth.clamp(near_m, far_m).log() - lo) / (hi - lo) * bands).long().clamp(0, bands - 1)
+    B = teacher_disp.shape[0]
+    med_t = torch.zeros(B, bands, dtype=teacher_disp.dtype, device=teacher_disp.device)
+    med_g = torch.ones_like(med_t)
+    n = torch.zeros_like(med_t)
+    for b in range(B):
+        for k in range(bands):
+            m = cand[b] & (band[b] == k)
+            if bool(m.any()):
+                med_t[b, k], med_g[b, k], n[b, k] = teacher_disp[b][m].median(), g_disp[b][m].median(), m.sum()
+    s, t = align_scale_shift(med_t, med_g, n > 0, weight=n)
+    keep = cand
+    for _ in range(iters):
+        fitted = (s[:, None, None] * teacher_disp + t[:, None, None]).clamp_min(1e-6)
+        keep = cand & ((fitted.log() - g_disp.log()).abs() < tol)
+        s, t = align_scale_shift(teacher_disp, g_disp, keep)
+    ok = (keep.flatten(1).sum(-1) >= min_pixels) & (s > 0)
+    return keep & ok[:, None, None]
 
 
 def relative_output_kd_log_loss(

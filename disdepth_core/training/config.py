@@ -65,6 +65,11 @@ class DistillConfig:
     output_kd_min_labels: int = cfg_field(50, min=2, help="label pixels a frame needs for output_kd_align: labels")
     teacher_labels: bool = cfg_field(False, help="pixels without a label are supervised with a METRIC teacher's depth "
                                                  "(cameras-only data: the teacher gives the scale)")
+    ground_labels_weight: float = cfg_field(
+        0.0, min=0, help="weight of ground pseudo-labels on frames without labels: the pixels the teacher agrees are "
+                         "flat ground (losses.relative_output_kd.teacher_ground_pixels) supervised, like labels, with "
+                         "the depth at which their rays meet the ground of the calibrated rig; 0 = off")
+    ground_labels_tol: float = cfg_field(0.05, gt=0, help="trim tolerance (log depth) of the ground pseudo-labels")
     teacher_cache: str = cfg_field("", help="directory of a disk cache of teacher outputs (fp16), used when the KD "
                                             "terms need only the output (output KD, CKD); empty = teacher in the loop")
     vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")
@@ -83,7 +88,8 @@ class DistillConfig:
 
     @property
     def needs_teacher(self) -> bool:
-        return self.feature_kd != "off" or self.ckd or self.vrkd or self.output_kd or self.teacher_labels
+        return (self.feature_kd != "off" or self.ckd or self.vrkd or self.output_kd or self.teacher_labels
+                or self.ground_labels_weight > 0)
 
 
 @dataclasses.dataclass

@@ -316,6 +316,24 @@ class StudentStage:
     def param_groups(self, optim) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": optim.lr}]
 
+    def _ground_label_loss(self, batch, student_depth, valid, teacher_output) -> torch.Tensor:
+        """SILog of the student's depth (B*V, H, W) against ground pseudo-labels on the images without a
+        label: where the teacher agrees a pixel is flat ground, the depth at which its ray meets the
+        ground of the rig (``geometry.ground_plane_depth``; base_link z = 0). Zero when no image has any."""
+        from ..geometry import ground_plane_depth
+        from ..losses.relative_output_kd import _teacher_at, teacher_ground_pixels
+
+        H, W = student_depth.shape[-2:]
+        K = batch.K.flatten(0, 1).to(self.device, torch.float64)
+        T = batch.T_base_cam.flatten(0, 1).to(self.device, torch.float64)
+        ground = ground_plane_depth(K, T, H, W).float()
+        r = _teacher_at(teacher_output, (H, W), self.teacher.output_kind == "relative_disparity")
+        keep = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
+        keep &= ~valid.flatten(1).any(-1)[:, None, None]  # labelled images keep their labels only
+        if not bool(keep.any()):
+            return student_depth.sum() * 0.0
+        return silog_loss(student_depth, ground, keep)
+
     @torch.no_grad()
     def _teacher_targets(self, x: torch.Tensor) -> dict:
         """Teacher output (B, H, W) and KD target features: adapted A_l(F_t^l) or raw neck levels."""
@@ -342,6 +360,9 @@ class StudentStage:
                 depth, valid = self._with_teacher_labels(depth, valid, tgt["output"])
         terms = {"depth": silog_loss(out["depth"], depth, valid)}
         total = terms["depth"]
+        if tgt is not None and d.ground_labels_weight > 0:
+            terms["ground"] = self._ground_label_loss(batch, out["depth"], valid, tgt["output"])
+            total = total + d.ground_labels_weight * terms["ground"]
         if d.confidence_weight > 0:  # on the label pixels only (with teacher_labels: the teacher's too)
             terms["confidence"] = spread_calibration_loss(out["bin_probs"], out["bin_centers"], out["depth"], depth,
                                                           valid)

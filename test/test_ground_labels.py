@@ -1,0 +1,115 @@
+"""Ground pseudo-labels (issue 17): where a calibrated rig's rays meet the flat ground, which
+pixels the teacher agrees are ground, and the training term that anchors the student's metric
+scale on frames without labels."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from disdepth_core.geometry import CameraRig, ground_plane_depth
+from disdepth_core.losses.relative_output_kd import teacher_ground_pixels
+from disdepth_core.world.config import small_world_config
+from disdepth_core.world.scene import ROAD, TERRAIN
+from disdepth_core.world.sequence import WorldSequence
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rig(h=64, w=96):
+    return CameraRig.from_yaml(REPO / "config" / "rigs" / "nuscenes.yaml").resized(h, w)
+
+
+def test_ground_plane_depth_is_the_rendered_depth_of_the_ground():
+    rig = _rig()
+    f = WorldSequence(rig, 1, seed=30007, cfg=dataclasses.replace(small_world_config(), layout="open")).render(0)
+    g = ground_plane_depth(rig.K_as().double(), rig.T_as().double(), 64, 96)
+    sem = f.semantic.long()
+    on_ground = f.valid & ((sem == TERRAIN) | (sem == ROAD)) & (f.depth < 60)
+    assert int(on_ground.sum()) > 1000
+    rel = ((g - f.depth.double()).abs() / f.depth.double())[on_ground]
+    assert float(rel.median()) < 1e-4 and float((rel < 0.01).double().mean()) > 0.97
+    # above the horizon (the top rows of a level camera) no ray meets the ground
+    assert bool((g[:, :5] == 0).all()) and bool((g[:, -5:] > 0).all())
+    # the depth grows with the camera's height
+    T_high = rig.T_as().double().clone()
+    T_high[:, 2, 3] *= 2
+    g2 = ground_plane_depth(rig.K_as().double(), T_high, 64, 96)
+    m = (g > 0) & (g2 > 0)
+    assert torch.allclose(g2[m], 2 * g[m], rtol=1e-9)
+
+
+def test_teacher_ground_pixels_drop_what_stands_on_the_ground():
+    rig = _rig()
+    g = ground_plane_depth(rig.K_as().double(), rig.T_as().double(), 64, 96).float()[:1]
+    truth = torch.where(g > 0, g, torch.full_like(g, 100.0))
+    truth[:, 40:, 30:60] = 4.0  # a wall 4 m away covering part of the ground
+    teacher = 3.0 / truth + 0.2  # a relative teacher: disparity up to an affine change
+    keep = teacher_ground_pixels(teacher, g)
+    cand = (g >= 2.0) & (g <= 20.0)
+    wall = torch.zeros_like(cand)
+    wall[:, 40:, 30:60] = True
+    assert not bool((keep & wall & ((g - 4.0).abs() > 0.5)).any())  # the wall is not ground
+    assert float((keep & cand & ~wall).sum()) > 0.95 * float((cand & ~wall).sum())  # the rest is
+    # a teacher that says nothing about the ground (constant) gives no pseudo-label
+    assert not bool(teacher_ground_pixels(torch.ones_like(g), g).any())
+
+
+def test_ground_label_term_reaches_the_student_and_training_lowers_it():
+    """The term's gradient reaches the student; a few steps of it lower it; labelled images get none.
+    The teacher's output is the frame's true disparity (what a good relative teacher gives, up to an
+    affine change), so the pseudo-labels are the ground's exact depths."""
+    from types import SimpleNamespace
+
+    from disdepth_core.config import from_dict
+    from disdepth_core.models.teacher_config import TEACHER_PRESETS
+    from disdepth_core.training.config import TrainConfig
+    from disdepth_core.training.stages import StudentStage, normalise
+
+    rig = _rig()
+    f = WorldSequence(rig, 1, seed=30011, cfg=dataclasses.replace(small_world_config(), layout="open")).render(0)
+    cfg = from_dict(TrainConfig, {
+        "stage": "student", "device": "cpu",
+        "model": {"backbone": "resnet18", "input_size": [64, 96], "num_bins": 16, "decoder_channels": [8, 16, 16, 32]},
+        "teacher": {"arch": dataclasses.asdict(TEACHER_PRESETS["tiny"]), "allow_untrained": True},
+        "distill": {"ground_labels_weight": 1.0}})
+    stage = StudentStage(cfg, torch.device("cpu"))
+    V = len(rig)
+    images = (f.rgb.permute(0, 3, 1, 2).float() / 255.0)[None]
+    batch = SimpleNamespace(images=images, K=rig.K_as()[None], T_base_cam=rig.T_as()[None])
+    teacher_out = 0.5 / torch.where(f.valid, f.depth, torch.full_like(f.depth, 200.0)) + 0.01
+    none = torch.zeros(V, 64, 96, dtype=torch.bool)
+
+    def term(valid=none):
+        depth = stage.model(normalise(images[0], cfg.model.mean, cfg.model.std))["depth"]
+        return stage._ground_label_loss(batch, depth, valid, teacher_out)
+
+    first = term()
+    assert first > 0
+    first.backward()
+    assert sum(float(p.grad.abs().sum()) for p in stage.student.parameters() if p.grad is not None) > 0
+    stage.model.zero_grad()
+    assert float(term(valid=f.valid)) == 0.0  # images with labels keep their labels only
+    opt = torch.optim.Adam(stage.student.parameters(), lr=3e-3)
+    for _ in range(30):
+        opt.zero_grad()
+        term().backward()
+        opt.step()
+    assert float(term()) < 0.7 * float(first)
+
+
+def test_ground_labels_enter_the_loss_only_when_weighted():
+    import pytest
+
+    from disdepth_core.config import ConfigError, from_dict
+    from disdepth_core.training.config import TrainConfig
+
+    off = from_dict(TrainConfig, {"stage": "student"}).distill
+    assert not off.needs_teacher  # a supervised student: no teacher, no ground pseudo-labels
+    with pytest.raises(ConfigError, match="teacher.path"):  # they need the teacher's view of the frame
+        from_dict(TrainConfig, {"stage": "student", "distill": {"ground_labels_weight": 0.5}})
+    on = from_dict(TrainConfig, {"stage": "student", "teacher": {"path": "weights/teacher_synthetic"},
+                                 "distill": {"ground_labels_weight": 0.5}}).distill
+    assert on.needs_teacher and on.output_only  # the cached teacher outputs serve it
