@@ -57,7 +57,7 @@ def ssi_normalise(x: torch.Tensor, valid: torch.Tensor | None = None, eps: float
     return torch.stack(out).reshape(x.shape)
 
 
-def _teacher_at(teacher_output: torch.Tensor, size, teacher_is_disparity: bool) -> torch.Tensor:
+def teacher_disparity_at(teacher_output: torch.Tensor, size, teacher_is_disparity: bool) -> torch.Tensor:
     """The teacher's output (B, h, w) detached, resized to ``size`` and as disparity (grows when nearer)."""
     t = teacher_output.detach().float()
     if t.shape[-2:] != tuple(size):
@@ -140,7 +140,7 @@ def relative_output_kd_log_loss(
     label_depth / label_valid: (B, H, W) metric labels (metres) and where they are, or None.
     """
     d = student_depth.float().clamp(d_min, d_max)
-    r = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
+    r = teacher_disparity_at(teacher_output, d.shape[-2:], teacher_is_disparity)
     m = torch.ones_like(d, dtype=torch.bool) if valid is None else valid
     with torch.no_grad():
         target_disp, _ = fit_teacher_disparity(r, d, m, d_min, d_max)
@@ -169,7 +169,7 @@ def relative_output_kd_loss(
     (B, H, W) optionally restricts the pixels (default: all, sky included: ordering holds).
     """
     d = student_depth.float()
-    t = _teacher_at(teacher_output, d.shape[-2:], teacher_is_disparity)
+    t = teacher_disparity_at(teacher_output, d.shape[-2:], teacher_is_disparity)
     s_disp = 1.0 / d.clamp_min(1e-3)
     err = (ssi_normalise(s_disp, valid) - ssi_normalise(t, valid)).abs()
     if valid is not None:

@@ -321,13 +321,13 @@ class StudentStage:
         label: where the teacher agrees a pixel is flat ground, the depth at which its ray meets the
         ground of the rig (``geometry.ground_plane_depth``; base_link z = 0). Zero when no image has any."""
         from ..geometry import ground_plane_depth
-        from ..losses.relative_output_kd import _teacher_at, teacher_ground_pixels
+        from ..losses.relative_output_kd import teacher_disparity_at, teacher_ground_pixels
 
         H, W = student_depth.shape[-2:]
         K = batch.K.flatten(0, 1).to(self.device, torch.float64)
         T = batch.T_base_cam.flatten(0, 1).to(self.device, torch.float64)
         ground = ground_plane_depth(K, T, H, W).float()
-        r = _teacher_at(teacher_output, (H, W), self.teacher.output_kind == "relative_disparity")
+        r = teacher_disparity_at(teacher_output, (H, W), self.teacher.output_kind == "relative_disparity")
         keep = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
         keep &= ~valid.flatten(1).any(-1)[:, None, None]  # labelled images keep their labels only
         if not bool(keep.any()):
