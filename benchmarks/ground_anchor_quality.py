@@ -4,11 +4,14 @@ On an unlabelled frame, output KD fits the relative teacher to the student's own
 the student's metric scale there is free; with unlabelled off-street places in the pool it drifted
 (``config/ablation/corpus_open_ground.yaml``: held-out AbsRel 0.17 -> 0.88 -> 0.18 -> 0.23 at steps
 4000-6400, boxes-and-spheres AbsRel 3.5 at step 6400). The one metric fact a calibrated rig knows
-about any frame is where the flat ground is. This scores the teacher fitted per image to the
-ground's disparity (:func:`fit_teacher_to_ground`, trimmed) against dense rendered depth, next to
-the teacher fitted to dense depth itself (an oracle for any affine fit) and the shipped students,
-on frames never used for a label: held-out corpus streets, off-street places of the unlabelled
-pool and the boxes-and-spheres bags. AbsRel on pixels with depth in (d_min, 80] m; asserts nothing.
+about any frame is where the flat ground is. This scores the ground pseudo-labels that
+``distill.ground_labels_weight`` trains with (:func:`teacher_ground_pixels`: the pixels the teacher
+agrees are ground, labelled with the ground's depth): how many images get them, their AbsRel
+against dense rendered depth, the share of them truly on the ground and the share of the 2-20 m
+ground they find; beside it, AbsRel of the teacher fitted to dense depth itself (an oracle for any
+affine fit) and of the students named, on frames never used for a label: held-out corpus streets,
+off-street places of the unlabelled pool and the boxes-and-spheres bags. AbsRel on pixels with depth
+in (d_min, 80] m; asserts nothing.
 
     python benchmarks/ground_anchor_quality.py --run out/ablation_corpus_open_ground/seed0/<row> \\
         --bag out/student_quality/ood/bag --bag out/student_quality/ood_seed1/bag \\
@@ -69,7 +72,11 @@ def main() -> int:
     torch.set_num_threads(1)
     from disdepth_core.config import load_config
     from disdepth_core.geometry import ground_plane_depth
-    from disdepth_core.losses.relative_output_kd import fit_teacher_disparity, teacher_ground_pixels
+    from disdepth_core.losses.relative_output_kd import (
+        fit_teacher_disparity,
+        teacher_disparity_at,
+        teacher_ground_pixels,
+    )
     from disdepth_core.models.checkpoint import load_student
     from disdepth_core.models.teacher import load_teacher
     from disdepth_core.training.config import TrainConfig
@@ -94,8 +101,8 @@ def main() -> int:
         for img, K, T, gt, ok in frames:
             ok = ok & (gt > d_min) & (gt <= 80.0)
             with torch.no_grad():
-                r = teacher(normalise(img, cfg.model.mean, cfg.model.std))["output"].float()
-                r = F.interpolate(r[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+                r = teacher_disparity_at(teacher(normalise(img, cfg.model.mean, cfg.model.std))["output"],
+                                         gt.shape[-2:], teacher.output_kind == "relative_disparity")
                 ground = ground_plane_depth(K, T, *gt.shape[-2:]).float()
                 kept = teacher_ground_pixels(r, ground, tol=a.tol)
                 o_disp, _ = fit_teacher_disparity(r, gt, ok, d_min, d_max)

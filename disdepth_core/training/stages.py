@@ -323,16 +323,16 @@ class StudentStage:
         from ..geometry import ground_plane_depth
         from ..losses.relative_output_kd import teacher_disparity_at, teacher_ground_pixels
 
-        H, W = student_depth.shape[-2:]
-        K = batch.K.flatten(0, 1).to(self.device, torch.float64)
-        T = batch.T_base_cam.flatten(0, 1).to(self.device, torch.float64)
-        ground = ground_plane_depth(K, T, H, W).float()
-        r = teacher_disparity_at(teacher_output, (H, W), self.teacher.output_kind == "relative_disparity")
-        keep = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
-        keep &= ~valid.flatten(1).any(-1)[:, None, None]  # labelled images keep their labels only
-        if not bool(keep.any()):
+        unlabelled = ~valid.flatten(1).any(-1)  # (B*V,): labelled images keep their labels only
+        if not bool(unlabelled.any()):
             return student_depth.sum() * 0.0
-        return silog_loss(student_depth, ground, keep)
+        H, W = student_depth.shape[-2:]
+        K = batch.K.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
+        T = batch.T_base_cam.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
+        ground = ground_plane_depth(K, T, H, W).float()
+        r = teacher_disparity_at(teacher_output[unlabelled], (H, W), self.teacher.output_kind == "relative_disparity")
+        keep = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
+        return silog_loss(student_depth[unlabelled], ground, keep)  # zero (with a gradient path) if none kept
 
     @torch.no_grad()
     def _teacher_targets(self, x: torch.Tensor) -> dict:
