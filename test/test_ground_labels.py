@@ -91,7 +91,7 @@ def test_ground_label_term_reaches_the_student_and_training_lowers_it():
     first.backward()
     assert sum(float(p.grad.abs().sum()) for p in stage.student.parameters() if p.grad is not None) > 0
     stage.model.zero_grad()
-    assert float(term(valid=f.valid)) == 0.0  # images with labels keep their labels only
+    assert float(term(valid=f.valid).detach()) == 0.0  # images with labels keep their labels only
     opt = torch.optim.Adam(stage.student.parameters(), lr=3e-3)
     for _ in range(30):
         opt.zero_grad()
@@ -113,3 +113,73 @@ def test_ground_labels_enter_the_loss_only_when_weighted():
     on = from_dict(TrainConfig, {"stage": "student", "teacher": {"path": "weights/teacher_synthetic"},
                                  "distill": {"ground_labels_weight": 0.5}}).distill
     assert on.needs_teacher and on.output_only  # the cached teacher outputs serve it
+
+
+def test_ground_anchored_output_kd_gives_frames_without_labels_a_metric_teacher():
+    """output_kd_align: labels_ground fits the teacher, on a frame without labels, to the ground
+    pseudo-labels: the student is pulled to the metric depth everywhere (a student at twice the
+    distance is penalised, on the wall too); fitted to the student's own disparity (labels) a student
+    at any scale is already right. The gradient reaches the student and training lowers the term."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from disdepth_core.config import ConfigError, from_dict
+    from disdepth_core.losses.relative_output_kd import relative_output_kd_log_loss
+    from disdepth_core.models.teacher_config import TEACHER_PRESETS
+    from disdepth_core.training.config import TrainConfig
+    from disdepth_core.training.stages import StudentStage, normalise
+
+    rig = _rig()
+    f = WorldSequence(rig, 1, seed=30011, cfg=dataclasses.replace(small_world_config(), layout="open")).render(0)
+
+    def stage_for(align):
+        cfg = from_dict(TrainConfig, {
+            "stage": "student", "device": "cpu",
+            "model": {"backbone": "resnet18", "input_size": [64, 96], "num_bins": 16,
+                      "decoder_channels": [8, 16, 16, 32]},
+            "teacher": {"arch": dataclasses.asdict(TEACHER_PRESETS["tiny"]), "allow_untrained": True},
+            "distill": {"output_kd": True, "output_kd_form": "log", "output_kd_align": align}})
+        return cfg, StudentStage(cfg, torch.device("cpu"))
+
+    V = len(rig)
+    images = (f.rgb.permute(0, 3, 1, 2).float() / 255.0)[None]
+    batch = SimpleNamespace(images=images, K=rig.K_as()[None], T_base_cam=rig.T_as()[None])
+    truth = torch.where(f.valid, f.depth, torch.full_like(f.depth, 80.0)).clamp(0.5, 80.0)
+    teacher_out = 0.5 / truth + 0.01  # the frame's disparity up to an affine change
+    none = torch.zeros(V, 64, 96, dtype=torch.bool)
+    cfg, stage = stage_for("labels_ground")
+    g, keep = stage._ground_pseudo_labels(batch, none, teacher_out)
+    assert int(keep.sum()) > 1000 and not bool(stage._ground_pseudo_labels(batch, f.valid, teacher_out)[1].any())
+
+    def kd(student_depth, anchored, valid=None):
+        lab = (torch.where(none, truth, g), keep) if anchored else (truth, none)
+        return float(relative_output_kd_log_loss(student_depth, teacher_out, d_min=cfg.model.d_min,
+                                                 d_max=cfg.model.d_max, label_depth=lab[0], label_valid=lab[1],
+                                                 valid=valid))
+
+    near = (truth >= cfg.model.d_min) & (truth <= cfg.model.d_max / 2)  # where twice the depth is in range
+    assert kd(truth, anchored=True, valid=near) < 0.02  # the metric truth is what the anchored teacher says
+    assert kd(2 * truth, anchored=True, valid=near) > 0.6  # log 2 = 0.69: twice the distance is wrong
+    assert kd(2 * truth, anchored=False, valid=near) < 0.02  # scale-free without the anchor
+
+    # through the training step: the output KD term is the anchored one, and training lowers it
+    stage._teacher_targets = lambda x: {"output": teacher_out}  # the stand-in teacher above
+    full = SimpleNamespace(images=images, K=batch.K, T_base_cam=batch.T_base_cam,
+                           depth=torch.zeros(1, V, 64, 96), valid=none[None])
+    terms = stage.losses(full)
+    depth = stage.model(normalise(images[0], cfg.model.mean, cfg.model.std))["depth"]
+    assert abs(float(terms["output_kd"].detach()) - kd(depth.detach(), anchored=True)) < 1e-5
+    assert "ground" not in terms  # the SILog term is ground_labels_weight's, off here
+    terms["total"].backward()
+    assert sum(float(p.grad.abs().sum()) for p in stage.student.parameters() if p.grad is not None) > 0
+    first = float(terms["output_kd"])
+    opt = torch.optim.Adam(stage.student.parameters(), lr=3e-3)
+    for _ in range(30):
+        opt.zero_grad()
+        stage.losses(full)["total"].backward()
+        opt.step()
+    assert float(stage.losses(full)["output_kd"]) < 0.7 * first
+    with pytest.raises(ConfigError, match="output_kd_form"):
+        from_dict(TrainConfig, {"stage": "student", "teacher": {"path": "weights/teacher_synthetic"},
+                                "distill": {"output_kd": True, "output_kd_align": "labels_ground"}})

@@ -120,7 +120,9 @@ def test_open_ground_ablation_config_adds_the_pool_to_its_own_rows_only():
     assert ab.world.open_seed_range == (30000, 96) and ab.world.open_config == "config/world/open_ground.yaml"
     assert ab.export == [] and ab.teacher.grid_stride == 12
     pools = {r.name: _override(ab.dataset, r.dataset, "row").unlabelled_pool for r in ab.rows}
-    assert [n for n, p in pools.items() if p] == [n for n in pools if "off-street pool" in n] and len(pools) == 5
+    assert [n for n, p in pools.items() if p] == [n for n in pools if "off-street pool" in n] and len(pools) == 6
     ground = {r.name: r.distill["ground_labels_weight"] for r in ab.rows if r.distill.get("ground_labels_weight")}
     assert sorted(ground.values()) == [0.1, 1.0] and all("off-street pool, ground labels" in n for n in ground)
+    anchored = [r.name for r in ab.rows if r.distill.get("output_kd_align") == "labels_ground"]
+    assert anchored == [n for n in pools if n.endswith("ground-anchored teacher")] and len(anchored) == 1
     assert set(ab.world.seeds("open")).isdisjoint(ab.world.seeds("train") + ab.world.seeds("val"))

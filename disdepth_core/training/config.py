@@ -57,11 +57,14 @@ class DistillConfig:
         "mad", help="mad = |N(1/d_s) - N(r_t)| with median/MAD-normalised disparities (dominated by the road near the "
                     "car); log = |log d_s - log d_t| with the teacher fitted to the student's disparity by least "
                     "squares in disparity (every distance counts alike)")
-    output_kd_align: Literal["student", "labels"] = cfg_field(
+    output_kd_align: Literal["student", "labels", "labels_ground"] = cfg_field(
         "student", help="log form only: what the teacher's relative output is fitted to per image. student = the "
                         "student's own disparity (structure only; scale from the labels alone); labels = on a frame "
                         "with at least output_kd_min_labels label pixels, the metric labels (a dense metric "
-                        "pseudo-label that agrees with them), elsewhere the student")
+                        "pseudo-label that agrees with them), elsewhere the student; labels_ground = labels, and on "
+                        "a frame without labels the ground pseudo-labels (the pixels the teacher agrees are flat "
+                        "ground, at the depth their rays meet the calibrated rig's ground; see "
+                        "ground_labels_weight), so every frame the rig sees gets a metric teacher")
     output_kd_min_labels: int = cfg_field(50, min=2, help="label pixels a frame needs for output_kd_align: labels")
     teacher_labels: bool = cfg_field(False, help="pixels without a label are supervised with a METRIC teacher's depth "
                                                  "(cameras-only data: the teacher gives the scale)")
@@ -155,7 +158,7 @@ class TrainConfig:
         if self.stage == "teacher" and self.teacher_sky_depth > 0 and self.dataset.gt_source == "lidar":
             raise ConfigError("needs dense rendered depth (dataset.gt_source: render): with sparse LiDAR a pixel "
                               "without depth is not sky", key="teacher_sky_depth")
-        if self.distill.output_kd_align == "labels" and self.distill.output_kd_form != "log":
+        if self.distill.output_kd_align != "student" and self.distill.output_kd_form != "log":
             raise ConfigError("fitting the teacher to the labels needs the log form (distill.output_kd_form: log)",
                               key="distill.output_kd_align")
         if self.distill.ckd and self.model.head != "bins":

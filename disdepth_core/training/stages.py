@@ -316,23 +316,33 @@ class StudentStage:
     def param_groups(self, optim) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": optim.lr}]
 
-    def _ground_label_loss(self, batch, student_depth, valid, teacher_output) -> torch.Tensor:
-        """SILog of the student's depth (B*V, H, W) against ground pseudo-labels on the images without a
-        label: where the teacher agrees a pixel is flat ground, the depth at which its ray meets the
-        ground of the rig (``geometry.ground_plane_depth``; base_link z = 0). Zero when no image has any."""
+    def _ground_pseudo_labels(self, batch, valid, teacher_output) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ground pseudo-labels (B*V, H, W) metres and where they are (bool) on the images without a label:
+        where the teacher agrees a pixel is flat ground, the depth at which its ray meets the ground of
+        the rig (``geometry.ground_plane_depth``; base_link z = 0). Images with labels get none."""
         from ..geometry import ground_plane_depth
         from ..losses.relative_output_kd import teacher_disparity_at, teacher_ground_pixels
 
+        H, W = valid.shape[-2:]
+        depth = torch.zeros(valid.shape, dtype=torch.float32, device=valid.device)
+        keep = torch.zeros_like(valid)
         unlabelled = ~valid.flatten(1).any(-1)  # (B*V,): labelled images keep their labels only
-        if not bool(unlabelled.any()):
-            return student_depth.sum() * 0.0
-        H, W = student_depth.shape[-2:]
-        K = batch.K.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
-        T = batch.T_base_cam.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
-        ground = ground_plane_depth(K, T, H, W).float()
-        r = teacher_disparity_at(teacher_output[unlabelled], (H, W), self.teacher.output_kind == "relative_disparity")
-        keep = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
-        return silog_loss(student_depth[unlabelled], ground, keep)  # zero (with a gradient path) if none kept
+        if bool(unlabelled.any()):
+            K = batch.K.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
+            T = batch.T_base_cam.flatten(0, 1)[unlabelled.cpu()].to(self.device, torch.float64)
+            ground = ground_plane_depth(K, T, H, W).float()
+            r = teacher_disparity_at(teacher_output[unlabelled], (H, W),
+                                     self.teacher.output_kind == "relative_disparity")
+            depth[unlabelled] = ground
+            keep[unlabelled] = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
+        return depth, keep
+
+    def _ground_label_loss(self, batch, student_depth, valid, teacher_output, ground=None) -> torch.Tensor:
+        """SILog of the student's depth (B*V, H, W) against the ground pseudo-labels
+        (:meth:`_ground_pseudo_labels`, or ``ground`` = their (depth, keep) when already made) on the
+        images without a label. Zero (with a gradient path) when no image has any."""
+        g, keep = ground if ground is not None else self._ground_pseudo_labels(batch, valid, teacher_output)
+        return silog_loss(student_depth, g, keep)
 
     @torch.no_grad()
     def _teacher_targets(self, x: torch.Tensor) -> dict:
@@ -360,8 +370,11 @@ class StudentStage:
                 depth, valid = self._with_teacher_labels(depth, valid, tgt["output"])
         terms = {"depth": silog_loss(out["depth"], depth, valid)}
         total = terms["depth"]
-        if tgt is not None and d.ground_labels_weight > 0:
-            terms["ground"] = self._ground_label_loss(batch, out["depth"], valid, tgt["output"])
+        ground = None
+        if tgt is not None and (d.ground_labels_weight > 0 or (d.output_kd and d.output_kd_align == "labels_ground")):
+            ground = self._ground_pseudo_labels(batch, valid, tgt["output"])
+        if ground is not None and d.ground_labels_weight > 0:
+            terms["ground"] = self._ground_label_loss(batch, out["depth"], valid, tgt["output"], ground=ground)
             total = total + d.ground_labels_weight * terms["ground"]
         if d.confidence_weight > 0:  # on the label pixels only (with teacher_labels: the teacher's too)
             terms["confidence"] = spread_calibration_loss(out["bin_probs"], out["bin_centers"], out["depth"], depth,
@@ -392,7 +405,9 @@ class StudentStage:
             if d.output_kd:
                 is_disp = self.teacher.output_kind == "relative_disparity"
                 if d.output_kd_form == "log":
-                    labels = (depth, valid) if d.output_kd_align == "labels" else (None, None)
+                    labels = (depth, valid) if d.output_kd_align != "student" else (None, None)
+                    if ground is not None and d.output_kd_align == "labels_ground":  # metric anchor without labels
+                        labels = (torch.where(valid, depth, ground[0]), valid | ground[1])
                     terms["output_kd"] = relative_output_kd_log_loss(
                         out["depth"], tgt["output"], d_min=self.cfg.model.d_min, d_max=self.cfg.model.d_max,
                         teacher_is_disparity=is_disp, label_depth=labels[0], label_valid=labels[1],
