@@ -9,7 +9,9 @@ about any frame is where the flat ground is. This scores the ground pseudo-label
 agrees are ground, labelled with the ground's depth): how many images get them, their AbsRel
 against dense rendered depth, the share of them truly on the ground and the share of the 2-20 m
 ground they find; beside it, AbsRel of the teacher fitted to dense depth itself (an oracle for any
-affine fit) and of the students named, on frames never used for a label: held-out corpus streets,
+affine fit), of the teacher fitted to the ground pseudo-labels instead (the metric teacher that
+``distill.output_kd_align: labels_ground`` trains with on a frame without labels; on the images whose
+ground fit held) and of the students named, on frames never used for a label: held-out corpus streets,
 off-street places of the unlabelled pool and the boxes-and-spheres bags. AbsRel on pixels with depth
 in (d_min, 80] m; asserts nothing.
 
@@ -67,6 +69,8 @@ def main() -> int:
     p.add_argument("--bag", action="append", default=[])
     p.add_argument("--student", type=Path, action="append", default=[])
     p.add_argument("--tol", type=float, default=0.05, help="trim tolerance of the ground fit (log depth)")
+    p.add_argument("--min-share", type=float, default=0.25, help="share of the ground candidates an image's fit "
+                                                                 "must keep (distill.ground_labels_min_share)")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -92,7 +96,8 @@ def main() -> int:
                "off-street places (unlabelled pool)": dataset_frames(cfg, str(corpus / "open"), a.frames)}
     for b in a.bag:
         sources[b] = bag_frames(b, size)
-    names = ["teacher fitted to dense depth (oracle)"] + list(students)
+    anchored = "teacher fitted to the ground pseudo-labels"
+    names = ["teacher fitted to dense depth (oracle)", anchored] + list(students)
     res: dict = {"run": str(a.run), "teacher": str(teacher.source), "sources": {}}
     for src_name, frames in sources.items():
         acc = {n: np.zeros((len(BANDS) + 1, 2)) for n in names}
@@ -104,9 +109,10 @@ def main() -> int:
                 r = teacher_disparity_at(teacher(normalise(img, cfg.model.mean, cfg.model.std))["output"],
                                          gt.shape[-2:], teacher.output_kind == "relative_disparity")
                 ground = ground_plane_depth(K, T, *gt.shape[-2:]).float()
-                kept = teacher_ground_pixels(r, ground, tol=a.tol)
+                kept = teacher_ground_pixels(r, ground, tol=a.tol, min_share=a.min_share)
                 o_disp, _ = fit_teacher_disparity(r, gt, ok, d_min, d_max)
-                preds = {names[0]: 1.0 / o_disp}
+                a_disp, _ = fit_teacher_disparity(r, ground, kept, d_min, d_max)
+                preds = {names[0]: 1.0 / o_disp, anchored: 1.0 / a_disp}
                 for n, m in students.items():
                     out = m(normalise(img, m.config.mean, m.config.std))
                     preds[n] = (out["depth"] if isinstance(out, dict) else out).float()
@@ -121,8 +127,9 @@ def main() -> int:
                 if pred.shape[-2:] != gt.shape[-2:]:
                     pred = F.interpolate(pred[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
                 err = (pred - gt).abs() / gt.clamp_min(1e-6)
+                scored = ok & kept.flatten(1).any(-1)[:, None, None] if n == anchored else ok
                 for k, (lo, hi) in enumerate(((0.0, 80.0),) + BANDS):
-                    m = ok & (gt > lo) & (gt <= hi)
+                    m = scored & (gt > lo) & (gt <= hi)
                     acc[n][k] += (float(err[m].sum()), int(m.sum()))
         res["sources"][src_name] = {
             "images": total, "ground_fit_held": held, "pseudo_label_pixels": pseudo[1],

@@ -116,10 +116,10 @@ def test_ground_labels_enter_the_loss_only_when_weighted():
 
 
 def test_ground_anchored_output_kd_gives_frames_without_labels_a_metric_teacher():
-    """output_kd_align: labels_ground fits the teacher, on a frame without labels, to the ground
-    pseudo-labels: the student is pulled to the metric depth everywhere (a student at twice the
-    distance is penalised, on the wall too); fitted to the student's own disparity (labels) a student
-    at any scale is already right. The gradient reaches the student and training lowers the term."""
+    """output_kd_align: labels_ground rescales the teacher fitted to the student, on a frame without
+    labels, to the ground pseudo-labels: the student is pulled to the metric depth everywhere (a
+    student at twice the distance is penalised); with align labels (no anchor) a student at any scale
+    is already right there. The gradient reaches the student and training lowers the term."""
     from types import SimpleNamespace
 
     import pytest
@@ -153,10 +153,10 @@ def test_ground_anchored_output_kd_gives_frames_without_labels_a_metric_teacher(
     assert int(keep.sum()) > 1000 and not bool(stage._ground_pseudo_labels(batch, f.valid, teacher_out)[1].any())
 
     def kd(student_depth, anchored, valid=None):
-        lab = (torch.where(none, truth, g), keep) if anchored else (truth, none)
+        anchor = (g, keep) if anchored else (None, None)
         return float(relative_output_kd_log_loss(student_depth, teacher_out, d_min=cfg.model.d_min,
-                                                 d_max=cfg.model.d_max, label_depth=lab[0], label_valid=lab[1],
-                                                 valid=valid))
+                                                 d_max=cfg.model.d_max, label_depth=truth, label_valid=none,
+                                                 valid=valid, scale_depth=anchor[0], scale_valid=anchor[1]))
 
     near = (truth >= cfg.model.d_min) & (truth <= cfg.model.d_max / 2)  # where twice the depth is in range
     assert kd(truth, anchored=True, valid=near) < 0.02  # the metric truth is what the anchored teacher says
@@ -183,3 +183,21 @@ def test_ground_anchored_output_kd_gives_frames_without_labels_a_metric_teacher(
     with pytest.raises(ConfigError, match="output_kd_form"):
         from_dict(TrainConfig, {"stage": "student", "teacher": {"path": "weights/teacher_synthetic"},
                                 "distill": {"output_kd": True, "output_kd_align": "labels_ground"}})
+
+
+def test_a_fit_that_settles_on_what_covers_the_ground_gives_no_pseudo_label():
+    """Where a wall covers most of the ground in view, a few hundred pixels can agree with a wrong
+    fit; min_share drops such an image (docs/results/ground_anchor_quality.md)."""
+    rig = _rig()
+    g = ground_plane_depth(rig.K_as().double(), rig.T_as().double(), 64, 96).float()[:1]
+    truth = torch.where(g > 0, g, torch.full_like(g, 100.0))
+    truth[:, 36:, 8:] = 3.0  # a wall 3 m away hides all of the ground but a strip at the left
+    teacher = 3.0 / truth + 0.2
+    cand = (g >= 2.0) & (g <= 20.0)
+    free = torch.zeros_like(cand)
+    free[:, :, :8] = True
+    kept_any = teacher_ground_pixels(teacher, g, min_pixels=20)
+    kept_share = teacher_ground_pixels(teacher, g, min_pixels=20, min_share=0.25)
+    assert float((cand & free).sum()) < 0.25 * float(cand.sum())  # the free ground is a small share
+    assert not bool(kept_share.any())
+    assert bool(kept_any.any())  # without the share test something is kept

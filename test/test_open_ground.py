@@ -120,9 +120,11 @@ def test_open_ground_ablation_config_adds_the_pool_to_its_own_rows_only():
     assert ab.world.open_seed_range == (30000, 96) and ab.world.open_config == "config/world/open_ground.yaml"
     assert ab.export == [] and ab.teacher.grid_stride == 12
     pools = {r.name: _override(ab.dataset, r.dataset, "row").unlabelled_pool for r in ab.rows}
-    assert [n for n, p in pools.items() if p] == [n for n in pools if "off-street pool" in n] and len(pools) == 6
+    assert [n for n, p in pools.items() if p] == [n for n in pools if "off-street pool" in n] and len(pools) == 7
     ground = {r.name: r.distill["ground_labels_weight"] for r in ab.rows if r.distill.get("ground_labels_weight")}
-    assert sorted(ground.values()) == [0.1, 1.0] and all("off-street pool, ground labels" in n for n in ground)
+    assert sorted(ground.values()) == [0.1, 1.0, 1.0] and all("off-street pool, ground labels" in n for n in ground)
+    no_share = [r.name for r in ab.rows if r.distill.get("ground_labels_min_share") == 0]  # ran before the share test
+    assert len(no_share) == 2 and all(not n.endswith("share test") for n in no_share)
     anchored = [r.name for r in ab.rows if r.distill.get("output_kd_align") == "labels_ground"]
-    assert anchored == [n for n in pools if n.endswith("ground-anchored teacher")] and len(anchored) == 1
+    assert anchored == [n for n in pools if n.endswith("ground-scaled teacher")] and len(anchored) == 1
     assert set(ab.world.seeds("open")).isdisjoint(ab.world.seeds("train") + ab.world.seeds("val"))

@@ -62,9 +62,10 @@ class DistillConfig:
                         "student's own disparity (structure only; scale from the labels alone); labels = on a frame "
                         "with at least output_kd_min_labels label pixels, the metric labels (a dense metric "
                         "pseudo-label that agrees with them), elsewhere the student; labels_ground = labels, and on "
-                        "a frame without labels the ground pseudo-labels (the pixels the teacher agrees are flat "
-                        "ground, at the depth their rays meet the calibrated rig's ground; see "
-                        "ground_labels_weight), so every frame the rig sees gets a metric teacher")
+                        "a frame without labels the student's, rescaled (one factor per image) to the ground "
+                        "pseudo-labels (the pixels the teacher agrees are flat ground, at the depth their rays meet "
+                        "the calibrated rig's ground; see ground_labels_weight): every frame the rig sees gets a "
+                        "metric teacher")
     output_kd_min_labels: int = cfg_field(50, min=2, help="label pixels a frame needs for output_kd_align: labels")
     teacher_labels: bool = cfg_field(False, help="pixels without a label are supervised with a METRIC teacher's depth "
                                                  "(cameras-only data: the teacher gives the scale)")
@@ -73,6 +74,10 @@ class DistillConfig:
                          "flat ground (losses.relative_output_kd.teacher_ground_pixels) supervised, like labels, with "
                          "the depth at which their rays meet the ground of the calibrated rig; 0 = off")
     ground_labels_tol: float = cfg_field(0.05, gt=0, help="trim tolerance (log depth) of the ground pseudo-labels")
+    ground_labels_min_share: float = cfg_field(
+        0.25, min=0, max=1, help="an image gets ground pseudo-labels only if at least this share of its 2-20 m ground "
+                                 "candidates agree with the fit (where something covers most of the ground, the fit "
+                                 "can settle on it); 0 = any image with 200 agreeing pixels")
     teacher_cache: str = cfg_field("", help="directory of a disk cache of teacher outputs (fp16), used when the KD "
                                             "terms need only the output (output KD, CKD); empty = teacher in the loop")
     vrkd: bool = cfg_field(False, help="view-relational KD across adjacent cameras (METHOD §6)")

@@ -334,7 +334,8 @@ class StudentStage:
             r = teacher_disparity_at(teacher_output[unlabelled], (H, W),
                                      self.teacher.output_kind == "relative_disparity")
             depth[unlabelled] = ground
-            keep[unlabelled] = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol)
+            keep[unlabelled] = teacher_ground_pixels(r, ground, tol=self.cfg.distill.ground_labels_tol,
+                                                     min_share=self.cfg.distill.ground_labels_min_share)
         return depth, keep
 
     def _ground_label_loss(self, batch, student_depth, valid, teacher_output, ground=None) -> torch.Tensor:
@@ -406,12 +407,12 @@ class StudentStage:
                 is_disp = self.teacher.output_kind == "relative_disparity"
                 if d.output_kd_form == "log":
                     labels = (depth, valid) if d.output_kd_align != "student" else (None, None)
-                    if ground is not None and d.output_kd_align == "labels_ground":  # metric anchor without labels
-                        labels = (torch.where(valid, depth, ground[0]), valid | ground[1])
+                    # labels_ground: frames without labels take their metric scale from the ground pseudo-labels
+                    anchor = ground if d.output_kd_align == "labels_ground" else (None, None)
                     terms["output_kd"] = relative_output_kd_log_loss(
                         out["depth"], tgt["output"], d_min=self.cfg.model.d_min, d_max=self.cfg.model.d_max,
                         teacher_is_disparity=is_disp, label_depth=labels[0], label_valid=labels[1],
-                        min_label_pixels=d.output_kd_min_labels)
+                        min_label_pixels=d.output_kd_min_labels, scale_depth=anchor[0], scale_valid=anchor[1])
                 else:
                     terms["output_kd"] = relative_output_kd_loss(out["depth"], tgt["output"], teacher_is_disparity=is_disp)
                 total = total + d.output_kd_weight * terms["output_kd"]
