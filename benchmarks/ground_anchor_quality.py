@@ -9,9 +9,10 @@ about any frame is where the flat ground is. This scores the ground pseudo-label
 agrees are ground, labelled with the ground's depth): how many images get them, their AbsRel
 against dense rendered depth, the share of them truly on the ground and the share of the 2-20 m
 ground they find; beside it, AbsRel of the teacher fitted to dense depth itself (an oracle for any
-affine fit), of the teacher fitted to the ground pseudo-labels instead (the metric teacher that
-``distill.output_kd_align: labels_ground`` trains with on a frame without labels; on the images whose
-ground fit held) and of the students named, on frames never used for a label: held-out corpus streets,
+affine fit), of the teacher fitted affinely to the ground pseudo-labels alone (on the images whose
+ground fit held), of the teacher fitted to each student named and rescaled to the ground pseudo-labels
+where the fit held (the metric target ``distill.output_kd_align: labels_ground`` trains with on a
+frame without labels, were that the student) and of the students, on frames never used for a label: held-out corpus streets,
 off-street places of the unlabelled pool and the boxes-and-spheres bags. AbsRel on pixels with depth
 in (d_min, 80] m; asserts nothing.
 
@@ -78,6 +79,7 @@ def main() -> int:
     from disdepth_core.geometry import ground_plane_depth
     from disdepth_core.losses.relative_output_kd import (
         fit_teacher_disparity,
+        rescale_to_anchor,
         teacher_disparity_at,
         teacher_ground_pixels,
     )
@@ -96,12 +98,13 @@ def main() -> int:
                "off-street places (unlabelled pool)": dataset_frames(cfg, str(corpus / "open"), a.frames)}
     for b in a.bag:
         sources[b] = bag_frames(b, size)
-    anchored = "teacher fitted to the ground pseudo-labels"
-    names = ["teacher fitted to dense depth (oracle)", anchored] + list(students)
+    anchored = "teacher fitted affinely to the ground pseudo-labels"
+    scaled = {n: f"teacher fitted to {n}, scaled to the ground" for n in students}
+    names = ["teacher fitted to dense depth (oracle)", anchored] + [x for n in students for x in (scaled[n], n)]
     res: dict = {"run": str(a.run), "teacher": str(teacher.source), "sources": {}}
     for src_name, frames in sources.items():
         acc = {n: np.zeros((len(BANDS) + 1, 2)) for n in names}
-        held = total = 0
+        held = total = off = 0
         pseudo = [0.0, 0, 0, 0]  # summed AbsRel of the pseudo-labels, their pixels, of them on the ground, ground pixels
         for img, K, T, gt, ok in frames:
             ok = ok & (gt > d_min) & (gt <= 80.0)
@@ -115,10 +118,18 @@ def main() -> int:
                 preds = {names[0]: 1.0 / o_disp, anchored: 1.0 / a_disp}
                 for n, m in students.items():
                     out = m(normalise(img, m.config.mean, m.config.std))
-                    preds[n] = (out["depth"] if isinstance(out, dict) else out).float()
+                    sd = (out["depth"] if isinstance(out, dict) else out).float()
+                    if sd.shape[-2:] != gt.shape[-2:]:
+                        sd = F.interpolate(sd[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+                    s_disp, _ = fit_teacher_disparity(r, sd, torch.ones_like(ok), d_min, d_max)
+                    preds[scaled[n]] = 1.0 / rescale_to_anchor(s_disp, ground, kept, d_min, d_max)
+                    preds[n] = sd
             held += int(kept.flatten(1).any(-1).sum())
             total += kept.shape[0]
             lab = kept & ok
+            for b in range(lab.shape[0]):  # images whose pseudo-labels are off by more than 20 % (median)
+                if bool(lab[b].any()):
+                    off += int(((ground[b][lab[b]] / gt[b][lab[b]]).median() - 1).abs() > 0.2)
             pseudo[0] += float(((ground - gt).abs() / gt.clamp_min(1e-6))[lab].sum())
             pseudo[1] += int(lab.sum())
             pseudo[2] += int((lab & ((ground - gt).abs() / gt.clamp_min(1e-6) < 0.02)).sum())
@@ -132,20 +143,21 @@ def main() -> int:
                     m = scored & (gt > lo) & (gt <= hi)
                     acc[n][k] += (float(err[m].sum()), int(m.sum()))
         res["sources"][src_name] = {
-            "images": total, "ground_fit_held": held, "pseudo_label_pixels": pseudo[1],
+            "images": total, "ground_fit_held": held, "pseudo_labels_off_20pct": off, "pseudo_label_pixels": pseudo[1],
             "pseudo_label_abs_rel": pseudo[0] / max(1, pseudo[1]), "pseudo_label_on_ground": pseudo[2] / max(1, pseudo[1]),
             "ground_pixels_found": pseudo[2] / max(1, pseudo[3]), "abs_rel": {
             n: {f"{lo:g}-{hi:g} m": v[k, 0] / max(1, v[k, 1]) for k, (lo, hi) in enumerate(((0.0, 80.0),) + BANDS)}
             for n, v in acc.items()}}
     for src_name, r in res["sources"].items():
-        print(f"\n{src_name}: ground fit held on {r['ground_fit_held']}/{r['images']} images; pseudo-labels: "
+        print(f"\n{src_name}: ground fit held on {r['ground_fit_held']}/{r['images']} images "
+              f"({r['pseudo_labels_off_20pct']} of them off by more than 20 %); pseudo-labels: "
               f"{r['pseudo_label_pixels']} pixels, AbsRel {r['pseudo_label_abs_rel']:.4f}, "
               f"{100 * r['pseudo_label_on_ground']:.1f} % on the ground (GT within 2 %), "
               f"{100 * r['ground_pixels_found']:.1f} % of the 2-20 m ground found")
         cols = list(next(iter(r["abs_rel"].values())))
-        print(f"{'':48s}" + "".join(f"{c:>12s}" for c in cols))
+        print(f"{'':72s}" + "".join(f"{c:>12s}" for c in cols))
         for n, v in r["abs_rel"].items():
-            print(f"{n:48s}" + "".join(f"{v[c]:12.3f}" for c in cols))
+            print(f"{n:72s}" + "".join(f"{v[c]:12.3f}" for c in cols))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1) + "\n")
     return 0
