@@ -123,6 +123,21 @@ def teacher_ground_pixels(
     return keep & ok[:, None, None]
 
 
+def rescale_to_anchor(
+    target_disp: torch.Tensor, anchor_depth: torch.Tensor, anchor_valid: torch.Tensor, d_min: float, d_max: float,
+    min_pixels: int = 50,
+) -> torch.Tensor:
+    """``target_disp`` (B, H, W) 1/m rescaled per image by one factor: the median of ``anchor_depth *
+    target_disp`` (anchor depth / target depth) over ``anchor_valid``, for an image with at least
+    ``min_pixels`` anchor pixels (others unchanged); clamped to ``[1/d_max, 1/d_min]``."""
+    a = anchor_depth.float()
+    av = anchor_valid & (a > 0) & torch.isfinite(a)
+    log_ratio = torch.where(av, torch.log(a.clamp_min(1e-6)) + torch.log(target_disp), torch.nan)
+    k = torch.exp(log_ratio.flatten(1).nanmedian(-1).values)
+    k = torch.where((av.flatten(1).sum(-1) >= min_pixels) & torch.isfinite(k), k, torch.ones_like(k))
+    return (target_disp / k[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
+
+
 def relative_output_kd_log_loss(
     student_depth: torch.Tensor,
     teacher_output: torch.Tensor,
@@ -157,13 +172,7 @@ def relative_output_kd_log_loss(
     with torch.no_grad():
         target_disp, _ = fit_teacher_disparity(r, d, m, d_min, d_max)
         if scale_depth is not None and scale_valid is not None:
-            a = scale_depth.float()
-            av = scale_valid & (a > 0) & torch.isfinite(a)
-            log_ratio = torch.where(av, torch.log(a.clamp_min(1e-6)) + torch.log(target_disp), torch.nan)
-            k = torch.exp(log_ratio.flatten(1).nanmedian(-1).values)  # anchor depth / target depth, per image
-            anchored = av.flatten(1).sum(-1) >= min_label_pixels
-            k = torch.where(anchored & torch.isfinite(k), k, torch.ones_like(k))
-            target_disp = (target_disp / k[:, None, None]).clamp(1.0 / d_max, 1.0 / d_min)
+            target_disp = rescale_to_anchor(target_disp, scale_depth, scale_valid, d_min, d_max, min_label_pixels)
         if label_depth is not None and label_valid is not None:
             g = label_depth.float()
             lv = label_valid & (g > 0) & torch.isfinite(g)
