@@ -69,9 +69,11 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=24, help="samples per dataset split")
     p.add_argument("--bag", action="append", default=[])
     p.add_argument("--student", type=Path, action="append", default=[])
-    p.add_argument("--tol", type=float, default=0.05, help="trim tolerance of the ground fit (log depth)")
-    p.add_argument("--min-share", type=float, default=0.25, help="share of the ground candidates an image's fit "
-                                                                 "must keep (distill.ground_labels_min_share)")
+    p.add_argument("--tol", type=float, default=None, help="trim tolerance of the ground fit (log depth); "
+                                                            "default: the run's distill.ground_labels_tol")
+    p.add_argument("--min-share", type=float, default=None, help="share of the ground candidates an image's fit "
+                                                                 "must keep; default: the run's "
+                                                                 "distill.ground_labels_min_share")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -89,6 +91,8 @@ def main() -> int:
     from disdepth_core.training.stages import normalise
 
     cfg = load_config(TrainConfig, a.run / "train_config.yaml")
+    tol = cfg.distill.ground_labels_tol if a.tol is None else a.tol
+    min_share = cfg.distill.ground_labels_min_share if a.min_share is None else a.min_share
     teacher = load_teacher(cfg.teacher.path, grid_stride=cfg.teacher.grid_stride).eval()
     students = {str(s): load_student(s).eval() for s in a.student}
     d_min, d_max = cfg.model.d_min, cfg.model.d_max
@@ -112,7 +116,7 @@ def main() -> int:
                 r = teacher_disparity_at(teacher(normalise(img, cfg.model.mean, cfg.model.std))["output"],
                                          gt.shape[-2:], teacher.output_kind == "relative_disparity")
                 ground = ground_plane_depth(K, T, *gt.shape[-2:]).float()
-                kept = teacher_ground_pixels(r, ground, tol=a.tol, min_share=a.min_share)
+                kept = teacher_ground_pixels(r, ground, tol=tol, min_share=min_share)
                 o_disp, _ = fit_teacher_disparity(r, gt, ok, d_min, d_max)
                 a_disp, _ = fit_teacher_disparity(r, ground, kept, d_min, d_max)
                 preds = {names[0]: 1.0 / o_disp, anchored: 1.0 / a_disp}

@@ -219,10 +219,7 @@ def ground_plane_depth(K: torch.Tensor, T_base_cam: torch.Tensor, height: int, w
     down at ``(R r)_z`` metres of height per metre of z-depth, so it reaches the ground at z-depth
     ``(ground_z - c_z) / (R r)_z`` for a camera centre at height ``c_z``.
     """
-    grid = pixel_grid(height, width, device=K.device, dtype=K.dtype)
-    ones = torch.ones_like(grid[..., :1])
-    pix = torch.cat([grid, ones], dim=-1)  # (H, W, 3)
-    rays = torch.einsum("bij,hwj->bhwi", torch.linalg.inv(K), pix)  # (B, H, W, 3), z = 1
+    rays = backproject(torch.ones(K.shape[0], height, width, device=K.device, dtype=K.dtype), K)  # z = 1
     R, c = T_base_cam[:, :3, :3].to(K.dtype), T_base_cam[:, :3, 3].to(K.dtype)
     down = torch.einsum("bj,bhwj->bhw", R[:, 2, :], rays)  # base-z change per metre of camera z-depth
     rise = (ground_z - c[:, 2])[:, None, None]  # negative: the ground is below the camera
