@@ -39,7 +39,8 @@ def _mean_std(v: list[float]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--entry", action="append", required=True, help="ROW=SEED:RESULT_JSON:CHECKPOINT")
-    p.add_argument("--twin", default="", help="DISTILLED_ROW:TWIN_ROW: also report the AbsRel reduction per seed")
+    p.add_argument("--twin", action="append", default=[],
+                   help="DISTILLED_ROW:TWIN_ROW: also report the AbsRel reduction per seed (repeatable)")
     p.add_argument("--results", type=Path, required=True)
     a = p.parse_args()
     rows: dict[str, dict[str, dict]] = {}
@@ -58,11 +59,11 @@ def main() -> int:
     md = ["# Students' seeds on data they never saw, measured as deployed", "",
           "Each number is `disdepth eval-bag --gt depth` of an fp16 export (`benchmarks/student_quality.py`); "
           "mean ± sample std over seeds. Command: `python benchmarks/student_quality_seeds.py "
-          + " ".join(f'--entry "{e}"' for e in a.entry) + (f' --twin "{a.twin}"' if a.twin else "") + "`.", "",
+          + " ".join(f'--entry "{e}"' for e in a.entry) + "".join(f' --twin "{t}"' for t in a.twin) + "`.", "",
           "| row | seeds | " + " | ".join(f"drive {d} AbsRel | RMSE | δ<1.25" for d in drives)
           + " | boxes & spheres AbsRel | δ<1.25 |",
           "|---|---|" + "---|---|---|" * len(drives) + "---|---|"]
-    summary: dict = {"rows": {}, "twin": None}
+    summary: dict = {"rows": {}, "twin": []}
     for row, seeds in rows.items():
         cells, out = [], {"per_seed": seeds}
         for d in drives:
@@ -100,14 +101,14 @@ def main() -> int:
                 cells.append(f"{_mean_std(v)} ({100 * statistics.mean(share):.0f} %)" if v else "")
             summary["rows"][row][f"{d}.by_distance"] = per_seed
             md.append(f"| {row} | {d} | " + " | ".join(cells) + " |")
-    if a.twin:
-        dist, _, twin = a.twin.partition(":")
+    for pair in a.twin:
+        dist, _, twin = pair.partition(":")
         if dist not in rows or twin not in rows:
-            print(f"--twin {a.twin!r}: expected DISTILLED_ROW:TWIN_ROW, two of the rows {sorted(rows)}", file=sys.stderr)
+            print(f"--twin {pair!r}: expected DISTILLED_ROW:TWIN_ROW, two of the rows {sorted(rows)}", file=sys.stderr)
             return 2
         red = {s: {d: 1 - rows[dist][s]["drives"][d]["abs_rel"] / rows[twin][s]["drives"][d]["abs_rel"]
                    for d in drives} for s in sorted(set(rows[dist]) & set(rows[twin]))}
-        summary["twin"] = {"distilled": dist, "twin": twin, "abs_rel_reduction": red}
+        summary["twin"].append({"distilled": dist, "twin": twin, "abs_rel_reduction": red})
         md += ["", f"AbsRel of {dist!r} below {twin!r}, per seed and drive: " + "; ".join(
             f"seed {s}: " + " / ".join(f"{100 * v:.1f} %" for v in r.values()) for s, r in red.items())
             + " (drives " + " / ".join(drives) + "; negative = the distilled student is worse)."]

@@ -39,12 +39,14 @@ def test_merges_seeds_and_reports_reduction(tmp_path):
     b = _result(tmp_path / "b.json", {"kd1": (0.18, 0.22, 0.44), "sup1": (0.20, 0.20, 0.34)})
     out = tmp_path / "merged"
     r = _run("--entry", f"kd=0:{a}:kd0", "--entry", f"kd=1:{b}:kd1", "--entry", f"sup=0:{a}:sup0",
-             "--entry", f"sup=1:{b}:sup1", "--twin", "kd:sup", "--results", str(out))
+             "--entry", f"sup=1:{b}:sup1", "--twin", "kd:sup", "--twin", "sup:kd", "--results", str(out))
     assert r.returncode == 0, r.stderr
     m = json.loads(out.with_suffix(".json").read_text())
     assert m["rows"]["kd"]["1.abs_rel"] == [0.16, 0.18]
-    assert abs(m["twin"]["abs_rel_reduction"]["0"]["1"] - 0.2) < 1e-12  # 1 - 0.16 / 0.20
-    assert abs(m["twin"]["abs_rel_reduction"]["1"]["2"] + 0.1) < 1e-12  # worse than the twin: negative
+    assert abs(m["twin"][0]["abs_rel_reduction"]["0"]["1"] - 0.2) < 1e-12  # 1 - 0.16 / 0.20
+    assert abs(m["twin"][0]["abs_rel_reduction"]["1"]["2"] + 0.1) < 1e-12  # worse than the twin: negative
+    assert m["twin"][1]["distilled"] == "sup"  # --twin repeats: each pair reported
+    assert abs(m["twin"][1]["abs_rel_reduction"]["0"]["1"] + 0.25) < 1e-12  # 1 - 0.20 / 0.16
     md = out.with_suffix(".md").read_text()
     assert "0.1700 ± 0.0141" in md  # mean ± sample std of 0.16, 0.18
 
